@@ -1,0 +1,162 @@
+"""``train_and_evaluate``: the whole MNIST run behind ``python -m experiments.mnist``.
+
+A run owns a working directory:
+
+  WORKDIR/config.json      the resolved Config
+  WORKDIR/checkpoints/N/   orbax checkpoints of the whole TrainState after epoch N
+  WORKDIR/metrics.jsonl    one JSON line per epoch: every loss term, speed
+  WORKDIR/results.json     test metrics after the last epoch
+
+Re-running with the same WORKDIR resumes from the newest checkpoint; because every
+random draw is derived from the seed, the epoch and the step, a resumed run ends
+with the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from jmvae_jax import evaluation, train
+from jmvae_jax.checkpoints import Checkpoints
+from jmvae_jax.config import ARCHITECTURE_FIELDS, Config
+from jmvae_jax.data import mnist
+from jmvae_jax.errors import UserError
+
+_TEST_STREAM = 3
+
+
+def _write_json_atomically(path: str, text: str) -> None:
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def prepare_workdir(config: Config, workdir: str) -> None:
+  """Creates ``workdir``, checks it is writable and fits ``config``, writes config.json.
+
+  Raises:
+    UserError: the directory cannot be written, or holds a run whose
+      architecture differs from ``config``.
+  """
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, '.write_test')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as error:
+    raise UserError(f'cannot write to --workdir={workdir} ({error.strerror}); '
+                    'choose a directory you can write to') from error
+  config_path = os.path.join(workdir, 'config.json')
+  if os.path.exists(config_path):
+    with open(config_path) as f:
+      previous = json.load(f)
+    changed = [f'{name}: {previous.get(name)!r} -> {getattr(config, name)!r}'
+               for name in ARCHITECTURE_FIELDS
+               if previous.get(name) != getattr(config, name)]
+    if changed:
+      raise UserError(
+          f'--workdir={workdir} holds a run of a different architecture '
+          f'({"; ".join(changed)}); use a new --workdir or the same settings')
+  _write_json_atomically(config_path, config.to_json())
+
+
+def _keep_metrics_up_to(path: str, epoch: int) -> None:
+  """Drops lines of epochs after ``epoch`` (written after the checkpoint resumed)."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = [line for line in f if json.loads(line)['epoch'] <= epoch]
+  _write_json_atomically(path, ''.join(lines))
+
+
+def _epoch_line(config: Config, epoch: int, metrics: dict[str, float],
+                seconds: float, remaining_epochs: int) -> str:
+  images_per_s = metrics['images'] / seconds
+  terms = ' '.join(f'{name} {metrics[name]:.2f}' for name in sorted(metrics)
+                   if name.startswith(('recon_', 'kl_')))
+  return (f'epoch {epoch}/{config.epochs}  loss {metrics["loss"]:.2f}  {terms}  '
+          f'{seconds:.1f}s ({images_per_s:.0f} img/s)  '
+          f'ETA {evaluation.format_duration(seconds * remaining_epochs)}')
+
+
+def train_and_evaluate(config: Config, workdir: str, *,
+                       data: mnist.LabelledImages | None = None,
+                       log: Callable[[str], None] = print) -> dict[str, Any]:
+  """Trains ``config.model`` on MNIST (resuming if possible) and evaluates it.
+
+  Args:
+    config: the run's settings.
+    workdir: the run's directory (see the module docstring).
+    data: the images to use; by default MNIST is loaded from config.data_dir.
+    log: receives progress lines.
+
+  Returns:
+    The results also written to WORKDIR/results.json: the model, alpha, the
+    number of epochs trained, eval_k and the mean test metrics in nats.
+
+  Raises:
+    UserError: bad settings, an unusable workdir, missing data, or a checkpoint
+      of another architecture.
+  """
+  workdir = os.path.abspath(os.path.expanduser(workdir))
+  prepare_workdir(config, workdir)
+  if data is None:
+    data = mnist.load_mnist(os.path.expanduser(config.data_dir))
+  log(f'data: {data.source}: {len(data.train_labels)} training and '
+      f'{len(data.test_labels)} test images')
+
+  model = config.build_model()
+  state = train.init_state(model, config)
+  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'))
+  restored = checkpoints.restore_latest(state)
+  if restored is not None:
+    state = restored
+    log(f'resuming from the checkpoint after epoch {int(state.epoch)}')
+  metrics_path = os.path.join(workdir, 'metrics.jsonl')
+  _keep_metrics_up_to(metrics_path, int(state.epoch))
+
+  train_epoch = train.make_train_epoch(model, config)
+  images = jax.device_put(data.train_images)
+  labels = jax.device_put(data.train_labels)
+  images_per_epoch = (len(data.train_labels) // config.batch_size
+                      * config.batch_size)
+  while int(state.epoch) < config.epochs:
+    start = time.perf_counter()
+    state, metrics = train_epoch(state, images, labels)
+    epoch = int(state.epoch)  # One host sync per epoch.
+    seconds = time.perf_counter() - start
+    record = {name: float(value) for name, value in metrics.items()}
+    record.update(epoch=epoch, seconds=seconds, images=images_per_epoch,
+                  images_per_second=images_per_epoch / seconds)
+    with open(metrics_path, 'a') as f:
+      f.write(json.dumps(record, sort_keys=True) + '\n')
+    checkpoints.save(state)
+    log(_epoch_line(config, epoch, record, seconds, config.epochs - epoch))
+  checkpoints.close()
+
+  test_images = mnist.binarize_once(data.test_images)
+  start = time.perf_counter()
+  test_metrics = evaluation.evaluate(
+      model, state.params, test_images, data.test_labels, config=config,
+      key=jax.random.fold_in(state.key, _TEST_STREAM), log=log)
+  results = {
+      'model': config.model,
+      'alpha': config.alpha,
+      'epoch': int(state.epoch),
+      'eval_k': config.eval_k,
+      'num_test_examples': int(len(data.test_labels)),
+      'eval_seconds': time.perf_counter() - start,
+      **test_metrics,
+  }
+  _write_json_atomically(os.path.join(workdir, 'results.json'),
+                         json.dumps(results, indent=2, sort_keys=True))
+  return results
+

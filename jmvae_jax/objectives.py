@@ -1,0 +1,107 @@
+"""Training objectives: the terms of Eq. 1, Eq. 3 and Eq. 4, returned by name.
+
+``loss_terms`` returns a dict of per-example arrays [B], each in nats and each a
+quantity to minimize:
+
+  recon_x        -log p(x|z), z ~ q(z|x,w) (JMVAE) or q(z|x) (VAE), one sample
+  recon_w        -log p(w|z), z ~ q(z|x,w)
+  kl_prior       KL(q(z|x,w) || p(z)) (JMVAE) or KL(q(z|x) || p(z)) (VAE)
+  kl_unimodal_x  KL(q(z|x,w) || q(z|x))   (JMVAE-kl only, Eq. 4)
+  kl_unimodal_w  KL(q(z|x,w) || q(z|w))   (JMVAE-kl only, Eq. 4)
+
+Reductions and weights (warm-up, alpha) are applied outside, in ``total_loss``, so
+every term can be logged and tested on its own.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jmvae_jax import distributions
+from jmvae_jax.models import JMVAE, VAE
+
+LossTerms = dict[str, jax.Array]
+
+
+@functools.singledispatch
+def loss_terms(model: Any, params: Any, x: jax.Array, w: jax.Array | None, *,
+               key: jax.Array) -> LossTerms:
+  """Per-example loss terms of ``model`` on a batch x [B, x_dim], w [B, w_dim]."""
+  raise TypeError(f'no objective is defined for {type(model).__name__}')
+
+
+@loss_terms.register
+def _jmvae_terms(model: JMVAE, params: Any, x: jax.Array, w: jax.Array, *,
+                 key: jax.Array) -> LossTerms:
+  """-L(x, w) of Eq. 3 by term, plus Eq. 4's two KLs when the model has them."""
+  joint = model.encode(params, x, w)
+  z = distributions.sample_gaussian(key, joint)
+  terms = {
+      'recon_x': -model.log_px(params, x, z),
+      'recon_w': -model.log_pw(params, w, z),
+      'kl_prior': distributions.kl_to_standard_normal(joint),
+  }
+  if model.unimodal_encoders:
+    terms['kl_unimodal_x'] = distributions.gaussian_kl(
+        joint, model.encode_x(params, x))
+    terms['kl_unimodal_w'] = distributions.gaussian_kl(
+        joint, model.encode_w(params, w))
+  return terms
+
+
+@loss_terms.register
+def _vae_terms(model: VAE, params: Any, x: jax.Array, w: jax.Array | None, *,
+               key: jax.Array) -> LossTerms:
+  """-L(x) of Eq. 1 by term; w is ignored."""
+  del w
+  posterior = model.encode_x(params, x)
+  z = distributions.sample_gaussian(key, posterior)
+  return {
+      'recon_x': -model.log_px(params, x, z),
+      'kl_prior': distributions.kl_to_standard_normal(posterior),
+  }
+
+
+def negative_elbo(terms: LossTerms) -> jax.Array:
+  """-ELBO per example [B]: reconstructions plus KL to the prior (Eq. 1 or Eq. 3)."""
+  return sum(v for name, v in terms.items()
+             if name.startswith('recon_') or name == 'kl_prior')
+
+
+def kl_warmup_weight(epoch: jax.Array | int, warmup_epochs: int) -> jax.Array:
+  """Linear KL warm-up: (epoch + 1) / warmup_epochs, capped at 1.
+
+  Args:
+    epoch: 0-based epoch index.
+    warmup_epochs: N_t, the number of epochs over which the weight rises (the
+      paper's MNIST setting is 200); 0 disables warm-up.
+  """
+  if warmup_epochs <= 0:
+    return jnp.float32(1.0)
+  ratio = (jnp.asarray(epoch, jnp.float32) + 1.0) / warmup_epochs
+  return jnp.minimum(jnp.float32(1.0), ratio)
+
+
+def total_loss(terms: LossTerms, *, kl_weight: jax.Array | float,
+               alpha: float, anneal_alpha: bool = False) -> jax.Array:
+  """The scalar minimized in training: the batch mean of the weighted terms.
+
+  loss = recon_x + recon_w + kl_weight * kl_prior
+         + alpha * [kl_weight if anneal_alpha else 1] * (kl_unimodal_x + kl_unimodal_w)
+
+  With kl_weight = 1 this is -Eq. 4 (or -Eq. 3 / -Eq. 1 for models without the
+  unimodal terms). By default only KL(q(z|x,w) || p(z)) is warmed up, as in the
+  authors' code; ``anneal_alpha`` also warms up the alpha terms, as MultiVae does.
+  """
+  alpha_weight = alpha * (kl_weight if anneal_alpha else 1.0)
+  per_example = kl_weight * terms['kl_prior']
+  for name, value in terms.items():
+    if name.startswith('recon_'):
+      per_example = per_example + value
+    elif name.startswith('kl_unimodal_'):
+      per_example = per_example + alpha_weight * value
+  return jnp.mean(per_example)

@@ -1,0 +1,124 @@
+"""The resumable training loop: checkpoints, records, determinism, bad input."""
+
+import dataclasses
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from jmvae_jax import train
+from jmvae_jax.checkpoints import Checkpoints
+from jmvae_jax.config import Config
+from jmvae_jax.errors import UserError
+from jmvae_jax.experiment import train_and_evaluate
+from tests.synthetic import labelled_blobs
+
+TINY = Config(model='jmvae_kl', epochs=2, warmup_epochs=1, batch_size=50,
+              latent_dim=4, hidden_width=32, eval_k=5, eval_prior_samples=20,
+              eval_batch_size=50, eval_chunk_size=5)
+
+
+@pytest.fixture(scope='module')
+def data():
+  return labelled_blobs(num_train=400, num_test=100)
+
+
+def _final_state(config, workdir):
+  model = config.build_model()
+  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'))
+  state = checkpoints.restore_latest(train.init_state(model, config))
+  checkpoints.close()
+  return state
+
+
+def _assert_states_equal(a, b):
+  assert int(a.step) == int(b.step) and int(a.epoch) == int(b.epoch)
+  for x, y in zip(jax.tree.leaves((a.params, a.opt_state)),
+                  jax.tree.leaves((b.params, b.opt_state))):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_run_writes_config_metrics_results_and_checkpoints(tmp_path, data):
+  results = train_and_evaluate(TINY, str(tmp_path), data=data, log=lambda _: None)
+  assert json.loads((tmp_path / 'config.json').read_text()) == (
+      dataclasses.asdict(TINY))
+  lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text()
+           .splitlines()]
+  assert [l['epoch'] for l in lines] == [1, 2]
+  assert {'loss', 'recon_x', 'recon_w', 'kl_prior', 'kl_unimodal_x',
+          'kl_unimodal_w', 'kl_weight', 'images_per_second'} <= set(lines[0])
+  assert json.loads((tmp_path / 'results.json').read_text()) == results
+  assert results['model'] == 'jmvae_kl' and results['epoch'] == 2
+  assert results['eval_k'] == 5 and results['alpha'] == 0.1
+  assert np.isfinite(results['test_elbo']) and results['test_elbo'] < 0
+  assert _final_state(TINY, str(tmp_path)).epoch == 2
+
+
+def test_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path, data):
+  straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+  train_and_evaluate(TINY, str(straight), data=data, log=lambda _: None)
+  train_and_evaluate(dataclasses.replace(TINY, epochs=1), str(resumed),
+                     data=data, log=lambda _: None)
+  messages = []
+  train_and_evaluate(TINY, str(resumed), data=data, log=messages.append)
+  assert any('resuming from the checkpoint after epoch 1' in m for m in messages)
+  _assert_states_equal(_final_state(TINY, str(straight)),
+                       _final_state(TINY, str(resumed)))
+  epochs = [json.loads(l)['epoch']
+            for l in (resumed / 'metrics.jsonl').read_text().splitlines()]
+  assert epochs == [1, 2]
+
+
+def test_finished_run_is_not_retrained(tmp_path, data):
+  train_and_evaluate(TINY, str(tmp_path), data=data, log=lambda _: None)
+  messages = []
+  train_and_evaluate(TINY, str(tmp_path), data=data, log=messages.append)
+  assert not any(m.startswith('epoch') for m in messages)
+
+
+def test_training_lowers_the_loss(tmp_path, data):
+  config = dataclasses.replace(TINY, epochs=6, warmup_epochs=0)
+  train_and_evaluate(config, str(tmp_path), data=data, log=lambda _: None)
+  losses = [json.loads(l)['loss']
+            for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  # 48 Adam steps on 400 images: a model that learns nothing stays near 550.
+  assert losses[-1] < losses[0] - 50 and losses == sorted(losses, reverse=True)
+
+
+def test_other_architecture_in_workdir_is_refused(tmp_path, data):
+  train_and_evaluate(dataclasses.replace(TINY, epochs=1), str(tmp_path),
+                     data=data, log=lambda _: None)
+  wider = dataclasses.replace(TINY, hidden_width=64)
+  with pytest.raises(UserError, match='different architecture'):
+    train_and_evaluate(wider, str(tmp_path), data=data, log=lambda _: None)
+  # Without config.json the checkpoint itself is checked.
+  (tmp_path / 'config.json').unlink()
+  with pytest.raises(UserError, match='does not fit this model'):
+    train_and_evaluate(wider, str(tmp_path), data=data, log=lambda _: None)
+
+
+@pytest.mark.parametrize('changes, message', [
+    ({'alpha': -0.5}, 'alpha must be a finite number >= 0'),
+    ({'model': 'cmvae'}, "unknown --model='cmvae'"),
+    ({'epochs': 0}, 'epochs must be >= 1'),
+])
+def test_bad_settings_are_refused(changes, message):
+  with pytest.raises(UserError, match=message):
+    dataclasses.replace(TINY, **changes)
+
+
+def test_unwritable_workdir_is_refused(tmp_path, data):
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a directory')
+  with pytest.raises(UserError, match='cannot write to --workdir'):
+    train_and_evaluate(TINY, str(blocker / 'run'), data=data, log=lambda _: None)
+
+
+def test_every_model_trains_and_evaluates(tmp_path, data):
+  for name in ('jmvae_zero', 'vae'):
+    config = dataclasses.replace(TINY, model=name, epochs=1)
+    results = train_and_evaluate(config, str(tmp_path / name), data=data,
+                                 log=lambda _: None)
+    assert results['model'] == name and np.isfinite(results['test_elbo'])
