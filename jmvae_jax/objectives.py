@@ -3,9 +3,11 @@
 ``loss_terms`` returns a dict of per-example arrays [B], each in nats and each a
 quantity to minimize:
 
-  recon_x        -log p(x|z), z ~ q(z|x,w) (JMVAE) or q(z|x) (VAE), one sample
+  recon_x        -log p(x|z), z ~ q(z|x,w) (JMVAE) or q(z|x) (VAE), one sample;
+                 -log p(x|z,w) for CVAE and CMMA
   recon_w        -log p(w|z), z ~ q(z|x,w)
-  kl_prior       KL(q(z|x,w) || p(z)) (JMVAE) or KL(q(z|x) || p(z)) (VAE)
+  kl_prior       KL(q(z|x,w) || p(z)) (JMVAE), KL(q(z|x) || p(z)) (VAE), or
+                 KL(q(z|x,w) || p(z|w)) (CVAE, CMMA: the conditional ELBO)
   kl_unimodal_x  KL(q(z|x,w) || q(z|x))   (JMVAE-kl only, Eq. 4)
   kl_unimodal_w  KL(q(z|x,w) || q(z|w))   (JMVAE-kl only, Eq. 4)
 
@@ -22,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jmvae_jax import distributions
-from jmvae_jax.models import JMVAE, VAE
+from jmvae_jax.models import JMVAE, VAE, ConditionalVAE
 
 LossTerms = dict[str, jax.Array]
 
@@ -63,6 +65,19 @@ def _vae_terms(model: VAE, params: Any, x: jax.Array, w: jax.Array | None, *,
   return {
       'recon_x': -model.log_px(params, x, z),
       'kl_prior': distributions.kl_to_standard_normal(posterior),
+  }
+
+
+@loss_terms.register
+def _conditional_terms(model: ConditionalVAE, params: Any, x: jax.Array,
+                       w: jax.Array, *, key: jax.Array) -> LossTerms:
+  """The conditional ELBO of CVAE and CMMA by term (see ``ConditionalVAE``)."""
+  posterior = model.encode(params, x, w)
+  z = distributions.sample_gaussian(key, posterior)
+  return {
+      'recon_x': -model.log_px_given(params, x, z, w),
+      'kl_prior': distributions.gaussian_kl(
+          posterior, model.conditional_prior(params, w)),
   }
 
 

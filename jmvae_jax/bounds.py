@@ -1,0 +1,499 @@
+"""Importance-weighted estimates of test log-likelihoods (paper Appendix B).
+
+Every estimate is Burda et al.'s (2015) importance-weighted bound
+
+  log p(o) ~ log (1/k) sum_i p(o, z_i) / r(z_i),   z_i ~ r(z),
+
+for some observed set o (x, w or both) and proposal r (an encoder, or the prior).
+It is a stochastic lower bound, E[estimate] <= log p(o), that rises with k and
+equals log p(o) for every k when r is the exact posterior p(z|o).
+
+Functions only call the model protocol of ``jmvae_jax.models`` (``encode``,
+``encode_x``, ``encode_w``, ``log_px``, ``log_pw``, ``latent_dim``), take a batch
+x [B, x_dim], w [B, w_dim] and return one float32 value per example, shape [B].
+They are jitted with the model, ``k``, ``chunk_size`` and the string options
+static, and may be called inside a user's ``jax.jit`` or ``jax.vmap``.
+
+Random draws: each sample set comes from its own stream of ``key``
+(``fold_in(key, stream)``, one stream per proposal and one for the prior), and
+draw i of a stream uses ``fold_in(stream_key, i)``. Hence (a) ``chunk_size`` never
+changes the draws, only the summation order; (b) a larger k reuses the draws of a
+smaller one; (c) the same key gives the same draws in every function, so
+``evaluate_bounds`` returns exactly what the single-bound functions return.
+
+Memory: draws are processed ``chunk_size`` at a time by ``jax.lax.scan`` with a
+running log-sum-exp (running maximum and rescaled sum of exponentials), so peak
+memory scales with chunk_size * B rather than k * B. When chunk_size does not
+divide k, the last chunk is filled up with draws whose weights are masked to
+zero: any k works, at the cost of at most chunk_size - 1 wasted draws.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jmvae_jax import distributions
+from jmvae_jax.distributions import DiagGaussian
+
+# Any object with the methods listed in jmvae_jax.models' docstring; a frozen
+# (hashable) dataclass, since it is a static argument of the jitted functions.
+Model = Any
+Params = Any
+
+# The stream of the caller's key that each sample set is drawn from. Encoders are
+# named by their inputs: 'xw' is q(z|x,w), 'x' is q(z|x), 'w' is q(z|w).
+_STREAMS = {'xw': 0, 'x': 1, 'w': 2, 'prior': 3}
+
+
+def _check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
+  if value not in choices:
+    raise ValueError(f'{name} must be one of {choices}, got {value!r}')
+
+
+def _check_sizes(k: int, chunk_size: int | None) -> None:
+  if k < 1:
+    raise ValueError(f'the number of samples k must be positive, got {k}')
+  if chunk_size is not None and chunk_size < 1:
+    raise ValueError(f'chunk_size must be positive or None, got {chunk_size}')
+
+
+def _log_likelihood(
+    model: Model, params: Params, modality: str, value: jax.Array, z: jax.Array
+) -> jax.Array:
+  """log p(value|z) of modality 'x' or 'w': [..., dim], [..., D] -> [...]."""
+  if modality == 'x':
+    return model.log_px(params, value, z)
+  return model.log_pw(params, value, z)
+
+
+def _log_mean_exp_over_draws(
+    log_weights: Callable[[jax.Array], dict[str, jax.Array]],
+    proposal: DiagGaussian,
+    *,
+    key: jax.Array,
+    k: int,
+    chunk_size: int | None,
+) -> dict[str, jax.Array]:
+  """log (1/k) sum_i exp(log_weights(z_i)), z_i ~ proposal, for each output.
+
+  Args:
+    log_weights: maps one draw z (the proposal's shape) to a dict of log-weights,
+      each of shape [B].
+    proposal: the distribution of the draws, fields of shape [..., D].
+    key: the stream key; draw i uses fold_in(key, i).
+    k: number of draws.
+    chunk_size: draws per ``lax.scan`` step; None puts all k in one step. When it
+      does not divide k, the last step's draws past k get zero weight.
+
+  Returns:
+    The dict of log-mean-exps, each of shape [B].
+  """
+  _check_sizes(k, chunk_size)
+  chunk = k if chunk_size is None else min(chunk_size, k)
+  num_chunks = -(-k // chunk)
+
+  def step(state: dict[str, tuple[jax.Array, jax.Array]], first: jax.Array):
+    """Folds draws first..first+chunk-1 into (running max, sum of exp(. - max))."""
+    indices = first + jnp.arange(chunk)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, indices)
+    z = jax.vmap(lambda draw_key: distributions.sample_gaussian(
+        draw_key, proposal))(keys)
+    in_range = (indices < k)[:, None]
+    new_state = {}
+    for name, log_w in jax.vmap(log_weights)(z).items():  # Each [chunk, B].
+      log_w = jnp.where(in_range, log_w, -jnp.inf)
+      old_max, total = state[name]
+      new_max = jnp.maximum(old_max, jnp.max(log_w, axis=0))
+      # While every weight so far is zero (log -inf), shift by 0, not -inf - -inf.
+      shift = jnp.where(jnp.isfinite(new_max), new_max, 0.0)
+      total = (total * jnp.exp(old_max - shift)
+               + jnp.sum(jnp.exp(log_w - shift[None]), axis=0))
+      new_state[name] = (new_max, total)
+    return new_state, None
+
+  shapes = jax.eval_shape(log_weights, proposal.mean)
+  state = {name: (jnp.full(s.shape, -jnp.inf, s.dtype),
+                  jnp.zeros(s.shape, s.dtype))
+           for name, s in shapes.items()}
+  state, _ = jax.lax.scan(step, state, jnp.arange(num_chunks) * chunk)
+  return {name: running_max + jnp.log(total) - math.log(k)
+          for name, (running_max, total) in state.items()}
+
+
+def _encoder_bounds(
+    model: Model,
+    params: Params,
+    x: ArrayLike,
+    w: ArrayLike | None,
+    *,
+    encoder: str,
+    targets: tuple[str, ...],
+    key: jax.Array,
+    k: int,
+    chunk_size: int | None,
+) -> dict[str, jax.Array]:
+  """Importance-weighted bounds that share one set of draws from one encoder.
+
+  For each target t (a string of observed modalities, 'x', 'w' or 'xw'):
+  log (1/k) sum_i p(t|z_i) p(z_i) / q(z_i|.), z_i ~ q(z|.), where q is the
+  encoder named by its inputs ('xw', 'x' or 'w'). Each log p(.|z_i) is computed
+  once per draw and shared by the targets that contain it.
+
+  Returns:
+    A dict from target to the estimate, shape [B].
+  """
+  observed = {'x': jnp.asarray(x),
+              'w': None if w is None else jnp.asarray(w)}
+  if encoder == 'xw':
+    q = model.encode(params, observed['x'], observed['w'])
+  elif encoder == 'x':
+    q = model.encode_x(params, observed['x'])
+  else:
+    q = model.encode_w(params, observed['w'])
+  modalities = sorted(set(''.join(targets)))
+
+  def log_weights(z: jax.Array) -> dict[str, jax.Array]:
+    log_prior_over_q = (distributions.standard_normal_log_prob(z)
+                        - distributions.gaussian_log_prob(z, q.mean, q.log_var))
+    log_lik = {m: _log_likelihood(model, params, m, observed[m], z)
+               for m in modalities}
+    return {t: sum((log_lik[m] for m in t), log_prior_over_q) for t in targets}
+
+  return _log_mean_exp_over_draws(
+      log_weights, q, key=jax.random.fold_in(key, _STREAMS[encoder]), k=k,
+      chunk_size=chunk_size)
+
+
+def _is_conditional_model(model: Model) -> bool:
+  """True for models of x given w only (CVAE, CMMA: ``models.ConditionalVAE``)."""
+  return hasattr(model, 'conditional_prior')
+
+
+def _conditional_model_bound(
+    model: Model, params: Params, x: ArrayLike, w: ArrayLike, *,
+    key: jax.Array, k: int, chunk_size: int | None) -> jax.Array:
+  """log (1/k) sum_i p(x|z_i,w) p(z_i|w) / q(z_i|x,w), z_i ~ q(z|x,w).
+
+  The multiple bound of a model of x given w (CVAE, CMMA), drawn from the same
+  'xw' stream as the JMVAE bounds.
+  """
+  x, w = jnp.asarray(x), jnp.asarray(w)
+  q = model.encode(params, x, w)
+  prior = model.conditional_prior(params, w)
+
+  def log_weights(z: jax.Array) -> dict[str, jax.Array]:
+    return {'x|w': model.log_px_given(params, x, z, w)
+                   + distributions.gaussian_log_prob(z, prior.mean, prior.log_var)
+                   - distributions.gaussian_log_prob(z, q.mean, q.log_var)}
+
+  return _log_mean_exp_over_draws(
+      log_weights, q, key=jax.random.fold_in(key, _STREAMS['xw']), k=k,
+      chunk_size=chunk_size)['x|w']
+
+
+@functools.partial(
+    jax.jit, static_argnames=('model', 'k', 'modality', 'chunk_size'))
+def iw_prior_marginal(
+    model: Model,
+    params: Params,
+    value: ArrayLike,
+    *,
+    key: jax.Array,
+    k: int,
+    modality: str = 'w',
+    chunk_size: int | None = None,
+) -> jax.Array:
+  """Estimate of log p(value) from prior draws, as for log p(w) in paper Eq. 8.
+
+  log (1/k) sum_i p(value|z_i), z_i ~ p(z): importance sampling with the prior as
+  proposal.
+
+  The same k prior draws serve every row of ``value``, so the decoder runs k
+  times, not k * B times, and the estimate of a row does not depend on the other
+  rows. For a discrete modality this gives a table: with one-hot labels,
+  ``iw_prior_marginal(model, params, jnp.eye(C), key=key, k=5000)[labels]`` equals
+  ``iw_prior_marginal(model, params, one_hot, key=key, k=5000)`` for the same key,
+  at the cost of C rows instead of B; pass it to ``iw_conditional`` as
+  ``log_p_given`` or to ``evaluate_bounds`` as ``log_pw``. Each row's estimate is
+  the usual one, but rows are correlated through the shared draws.
+
+  Args:
+    model: the model (see the module docstring).
+    params: its parameters.
+    value: observations of one modality, shape [B, dim] (B may be the number of
+      distinct values, e.g. C classes).
+    key: PRNG key; the draws come from its 'prior' stream.
+    k: number of prior draws (the authors use 5000 on MNIST).
+    modality: 'w' (scored by ``log_pw``) or 'x' (scored by ``log_px``).
+    chunk_size: prior draws per scan step; None for all at once.
+
+  Returns:
+    Shape [B]: a stochastic lower bound of log p(value) (biased low by Jensen's
+    inequality), consistent as k grows.
+  """
+  _check_choice('modality', modality, ('x', 'w'))
+  value = jnp.asarray(value)
+
+  def log_weights(z: jax.Array) -> dict[str, jax.Array]:
+    # z [D] is unbatched here, so vmap over the rows decodes it only once.
+    return {modality: jax.vmap(
+        lambda row: _log_likelihood(model, params, modality, row, z))(value)}
+
+  return _log_mean_exp_over_draws(
+      log_weights, distributions.standard_normal((model.latent_dim,)),
+      key=jax.random.fold_in(key, _STREAMS['prior']), k=k,
+      chunk_size=chunk_size)[modality]
+
+
+@functools.partial(
+    jax.jit, static_argnames=('model', 'k', 'proposal', 'chunk_size'))
+def iw_marginal(
+    model: Model,
+    params: Params,
+    x: ArrayLike,
+    w: ArrayLike | None = None,
+    *,
+    key: jax.Array,
+    k: int,
+    proposal: str = 'multiple',
+    chunk_size: int | None = None,
+) -> jax.Array:
+  """Importance-weighted estimate of the marginal log p(x) (paper Eqs. 6 and 7).
+
+  multiple (Eq. 6): log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x,w), z_i ~ q(z|x,w).
+  single (Eq. 7):   log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x).
+  For JMVAE-zero the model's q(z|x) is q(z|x, w=0); for a VAE use 'single'.
+
+  Both are lower bounds in expectation that converge to log p(x) as k grows.
+  The single bound is exact for every k when q(z|x) = p(z|x). The multiple bound
+  is not exact even when q(z|x,w) = p(z|x,w): that is the posterior given w as
+  well, so its k = 1 mean is log p(x) - KL(p(z|x,w) || p(z|x)).
+
+  Args:
+    model: the model (see the module docstring).
+    params: its parameters.
+    x: shape [B, x_dim].
+    w: shape [B, w_dim]; needed by the multiple proposal only.
+    key: PRNG key; 'multiple' draws from its 'xw' stream (the same draws as
+      ``iw_joint``), 'single' from its 'x' stream.
+    k: number of importance samples (the authors use 1000 on MNIST).
+    proposal: 'multiple' or 'single'.
+    chunk_size: samples per scan step; None for all at once.
+
+  Returns:
+    Shape [B], float32.
+  """
+  _check_choice('proposal', proposal, ('multiple', 'single'))
+  if proposal == 'multiple' and w is None:
+    raise ValueError("proposal='multiple' samples q(z|x,w), so it needs w")
+  encoder = 'xw' if proposal == 'multiple' else 'x'
+  return _encoder_bounds(model, params, x, w, encoder=encoder, targets=('x',),
+                         key=key, k=k, chunk_size=chunk_size)['x']
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'k', 'chunk_size'))
+def iw_joint(
+    model: Model,
+    params: Params,
+    x: ArrayLike,
+    w: ArrayLike,
+    *,
+    key: jax.Array,
+    k: int,
+    chunk_size: int | None = None,
+) -> jax.Array:
+  """Importance-weighted estimate of the joint log p(x,w) (paper Table 3).
+
+  log (1/k) sum_i p(x|z_i) p(w|z_i) p(z_i) / q(z_i|x,w), z_i ~ q(z|x,w): a lower
+  bound in expectation, exact for every k when q(z|x,w) = p(z|x,w).
+
+  Args:
+    model: the model (see the module docstring).
+    params: its parameters.
+    x: shape [B, x_dim].
+    w: shape [B, w_dim].
+    key: PRNG key; draws from its 'xw' stream, as ``iw_marginal('multiple')``.
+    k: number of importance samples.
+    chunk_size: samples per scan step; None for all at once.
+
+  Returns:
+    Shape [B], float32.
+  """
+  return _encoder_bounds(model, params, x, w, encoder='xw', targets=('xw',),
+                         key=key, k=k, chunk_size=chunk_size)['xw']
+
+
+@functools.partial(
+    jax.jit, static_argnames=('model', 'k', 'proposal', 'given',
+                              'prior_samples', 'chunk_size'))
+def iw_conditional(
+    model: Model,
+    params: Params,
+    x: ArrayLike,
+    w: ArrayLike,
+    *,
+    key: jax.Array,
+    k: int,
+    proposal: str = 'multiple',
+    given: str = 'w',
+    prior_samples: int = 5000,
+    chunk_size: int | None = None,
+    log_p_given: ArrayLike | None = None,
+) -> jax.Array:
+  """Estimate of the conditional log p(x|w) (or log p(w|x)) (paper Eqs. 8 and 9).
+
+  Both use log p(x|w) = log p(x,w) - log p(w), shown here for given='w'
+  (given='x' swaps the roles of x and w and estimates log p(w|x)):
+
+  multiple (Eq. 8):
+    log (1/k) sum_i p(x|z_i) p(w|z_i) p(z_i) / q(z_i|x,w) - log p(w),
+    z_i ~ q(z|x,w).
+  single (Eq. 9):
+    log (1/k) sum_i p(x|z_i) p(w|z_i) p(z_i) / q(z_i|w) - log p(w),
+    z_i ~ q(z|w), the unimodal encoder of the given modality.
+
+  log p(w) is ``log_p_given`` if passed, else ``iw_prior_marginal`` with
+  ``prior_samples`` draws from p(z).
+
+  Why this reading of Eq. 9: the paper builds both conditional bounds "from
+  these two lower bounds" of the joint, which differ only in the proposal, and
+  its Appendix B argument (both converge to the same value as k grows) holds for
+  this estimator. It is consistent: it tends to log p(x|w) as k and
+  prior_samples grow, for any q(z|w) covering the posterior. One version of the
+  authors' Theano code (Tars) instead scores log (1/k) sum_i p(x|z_i),
+  z_i ~ q(z|w); that equals ours when q(z|w) = p(z|w) and log p(w) is exact, but
+  otherwise tends to log of the integral of p(x|z) q(z|w) dz, which is not
+  log p(x|w), so we do not use it.
+
+  Models of x given w alone (CVAE, CMMA; see ``models.ConditionalVAE``) have no
+  p(w): for them the multiple bound is
+    log (1/k) sum_i p(x|z_i,w) p(z_i|w) / q(z_i|x,w),   z_i ~ q(z|x,w),
+  with the same draws as the JMVAE multiple bound, and only proposal='multiple',
+  given='w' is defined.
+
+  Exactness: with q(z|x,w) = p(z|x,w) and the exact log p(w), 'multiple' is exact
+  for every k. 'single' never is, because q(z|w) ignores x: with
+  q(z|w) = p(z|w) its weights are p(x|z_i) p(w), its k = 1 mean is
+  E_p(z|w)[log p(x|z)] = log p(x|w) - KL(p(z|w) || p(z|x,w)), and it rises to
+  log p(x|w) with k. With log p(w) estimated from the prior the result is no
+  longer a lower bound in expectation: the estimate of log p(w) is itself biased
+  low (by O(1/prior_samples)), which biases the difference up.
+
+  Args:
+    model: the model (see the module docstring).
+    params: its parameters.
+    x: shape [B, x_dim].
+    w: shape [B, w_dim].
+    key: PRNG key; draws from its 'xw' stream ('multiple', as ``iw_joint``) or its
+      'w' / 'x' stream ('single'), and log p(given) from its 'prior' stream.
+    k: number of importance samples.
+    proposal: 'multiple' or 'single'.
+    given: 'w' for log p(x|w), 'x' for log p(w|x).
+    prior_samples: prior draws for log p(given) (the authors use 5000).
+    chunk_size: samples per scan step for both estimates; None for all at once.
+    log_p_given: precomputed log p(given), shape [B] (e.g. looked up in a
+      per-class table from ``iw_prior_marginal``); then no prior draws are made.
+      For given='x' with images, prior draws estimate log p(x) very poorly, so
+      pass ``iw_marginal``'s estimate here instead.
+
+  Returns:
+    Shape [B], float32.
+  """
+  _check_choice('proposal', proposal, ('multiple', 'single'))
+  _check_choice('given', given, ('x', 'w'))
+  if _is_conditional_model(model):
+    if (proposal, given) != ('multiple', 'w'):
+      raise ValueError(f'{type(model).__name__} models only x given w, with '
+                       "its joint encoder: use proposal='multiple', given='w'")
+    return _conditional_model_bound(model, params, x, w, key=key, k=k,
+                                    chunk_size=chunk_size)
+  encoder = 'xw' if proposal == 'multiple' else given
+  log_joint = _encoder_bounds(model, params, x, w, encoder=encoder,
+                              targets=('xw',), key=key, k=k,
+                              chunk_size=chunk_size)['xw']
+  if log_p_given is None:
+    log_p_given = iw_prior_marginal(
+        model, params, x if given == 'x' else w, key=key, k=prior_samples,
+        modality=given, chunk_size=chunk_size)
+  return log_joint - jnp.asarray(log_p_given)
+
+
+@functools.partial(
+    jax.jit, static_argnames=('model', 'k', 'prior_samples', 'chunk_size'))
+def evaluate_bounds(
+    model: Model,
+    params: Params,
+    x: ArrayLike,
+    w: ArrayLike | None = None,
+    *,
+    key: jax.Array,
+    k: int,
+    prior_samples: int = 5000,
+    chunk_size: int | None = None,
+    log_pw: ArrayLike | None = None,
+) -> dict[str, jax.Array]:
+  """All of the paper's test bounds for one batch, sharing draws and decoder passes.
+
+  Three proposal passes and one prior pass:
+    q(z|x,w): log p(x|z) and log p(w|z) once per draw give 'marginal_multiple'
+      (Eq. 6) and 'joint' (Table 3); 'conditional_multiple' (Eq. 8) is
+      joint - log p(w).
+    q(z|x): 'marginal_single' (Eq. 7).
+    q(z|w): the joint with this proposal, minus log p(w), is
+      'conditional_single' (Eq. 9; see ``iw_conditional`` for this reading).
+    p(z): log p(w) by ``iw_prior_marginal``, skipped when ``log_pw`` is given.
+
+  With the same key every entry equals the corresponding single-bound function
+  (``iw_marginal``, ``iw_joint``, ``iw_conditional`` with given='w').
+
+  A model without a joint encoder ``encode`` (a VAE) has only the single
+  marginal bound, so for it the dict holds 'marginal_single' alone and w is not
+  needed. A model of x given w (CVAE, CMMA) has only 'conditional_multiple'.
+
+  Args:
+    model: the model (see the module docstring).
+    params: its parameters.
+    x: shape [B, x_dim].
+    w: shape [B, w_dim]; may be None for a VAE.
+    key: PRNG key.
+    k: importance samples per bound (the authors use 1000 on MNIST).
+    prior_samples: prior draws for log p(w) (the authors use 5000).
+    chunk_size: samples per scan step; None for all at once.
+    log_pw: precomputed log p(w), shape [B]; see ``iw_prior_marginal`` for a
+      per-class table.
+
+  Returns:
+    A dict with keys 'marginal_multiple', 'marginal_single',
+    'conditional_multiple', 'conditional_single', 'joint', each of shape [B]
+    (only 'marginal_single' for a VAE, only 'conditional_multiple' for CVAE and
+    CMMA).
+  """
+  if _is_conditional_model(model):
+    return {'conditional_multiple': _conditional_model_bound(
+        model, params, x, w, key=key, k=k, chunk_size=chunk_size)}
+  bounds = functools.partial(_encoder_bounds, model, params, x, w, key=key, k=k,
+                             chunk_size=chunk_size)
+  marginal_single = bounds(encoder='x', targets=('x',))['x']
+  if not hasattr(model, 'encode'):
+    return {'marginal_single': marginal_single}
+  if w is None:
+    raise ValueError('a model with a joint encoder needs w for its bounds')
+  multiple = bounds(encoder='xw', targets=('x', 'xw'))
+  joint_from_w = bounds(encoder='w', targets=('xw',))['xw']
+  if log_pw is None:
+    log_pw = iw_prior_marginal(model, params, w, key=key, k=prior_samples,
+                               modality='w', chunk_size=chunk_size)
+  log_pw = jnp.asarray(log_pw)
+  return {
+      'marginal_multiple': multiple['x'],
+      'marginal_single': marginal_single,
+      'conditional_multiple': multiple['xw'] - log_pw,
+      'conditional_single': joint_from_w - log_pw,
+      'joint': multiple['xw'],
+  }
