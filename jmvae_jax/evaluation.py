@@ -10,18 +10,39 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jmvae_jax import objectives
+from jmvae_jax import bounds, objectives, parallel
 from jmvae_jax.config import Config
 
-_ELBO_STREAM = 0
+# Streams of the evaluation key: per-batch keys and the log p(w) table; and
+# within a batch's key, the ELBO's sample and the bounds' draws.
+_BATCH_STREAM, _PRIOR_STREAM = 0, 1
+_ELBO_STREAM, _BOUNDS_STREAM = 0, 1
+
+
+def _has_label_marginal(model: Any) -> bool:
+  """True for joint models of x and w (JMVAE), which need log p(w)."""
+  return hasattr(model, 'log_pw')
 
 
 def _per_example_metrics(model: Any, params: Any, x: jax.Array, w: jax.Array,
-                         key: jax.Array) -> dict[str, jax.Array]:
-  """Metrics of one test batch, each [B] in nats: the ELBO and its terms."""
+                         key: jax.Array, log_pw_per_class: jax.Array | None, *,
+                         config: Config) -> dict[str, jax.Array]:
+  """Metrics of one test batch, each [B] in nats.
+
+  The ELBO and its terms (keys prefixed 'test_'), and the importance-weighted
+  bounds of ``bounds.evaluate_bounds`` with config.eval_k samples (the keys of
+  results.json: 'marginal_multiple', ..., 'joint'). log p(w) comes from the
+  per-class table, looked up by the one-hot w.
+  """
   terms = objectives.loss_terms(model, params, x, w,
                                 key=jax.random.fold_in(key, _ELBO_STREAM))
-  return dict(terms, elbo=-objectives.negative_elbo(terms))
+  metrics = {f'test_{name}': value for name, value in terms.items()}
+  metrics['test_elbo'] = -objectives.negative_elbo(terms)
+  log_pw = None if log_pw_per_class is None else w @ log_pw_per_class
+  metrics.update(bounds.evaluate_bounds(
+      model, params, x, w, key=jax.random.fold_in(key, _BOUNDS_STREAM),
+      k=config.eval_k, chunk_size=config.eval_chunk_size, log_pw=log_pw))
+  return metrics
 
 
 def format_duration(seconds: float) -> str:
@@ -35,7 +56,8 @@ def format_duration(seconds: float) -> str:
 
 
 def evaluate(model: Any, params: Any, images: np.ndarray, labels: np.ndarray, *,
-             config: Config, key: jax.Array, num_classes: int = 10,
+             config: Config, mesh: jax.sharding.Mesh, key: jax.Array,
+             num_classes: int = 10,
              log: Callable[[str], None] = print) -> dict[str, float]:
   """Mean test metrics in nats over every example of a binarized test set.
 
@@ -45,14 +67,19 @@ def evaluate(model: Any, params: Any, images: np.ndarray, labels: np.ndarray, *,
     images: binary test images [N, 784] (binarized once, see
       ``jmvae_jax.data.mnist.binarize_once``).
     labels: int labels [N].
-    config: supplies the evaluation batch size.
-    key: typed key; batch i uses fold_in(key, i), so results do not depend on
-      how many batches ran before.
+    config: supplies the evaluation batch size, a multiple of the number of
+      devices.
+    mesh: the devices each batch is split over (``params`` replicated on them).
+    key: typed key; batch i draws from its own fold_in of it, so results do not
+      depend on how many batches ran before.
     num_classes: width of the one-hot label modality.
     log: receives one progress line per ~10% of the batches, with an ETA.
 
   Returns:
-    {'test_elbo': ..., 'test_recon_x': ..., ...}: means over all N examples.
+    Means over all N examples, in nats: 'test_elbo' and its terms
+    ('test_recon_x', ...), and the model's importance-weighted bounds
+    ('marginal_multiple', 'marginal_single', 'conditional_multiple',
+    'conditional_single', 'joint'; see ``bounds.evaluate_bounds``).
   """
   batch = config.eval_batch_size
   num = images.shape[0]
@@ -61,17 +88,27 @@ def evaluate(model: Any, params: Any, images: np.ndarray, labels: np.ndarray, *,
   images = np.concatenate([images, np.zeros((padded - num,) + images.shape[1:],
                                             images.dtype)])
   labels = np.concatenate([labels, np.zeros(padded - num, labels.dtype)])
-  metrics_fn = jax.jit(functools.partial(_per_example_metrics, model))
+  metrics_fn = jax.jit(functools.partial(_per_example_metrics, model,
+                                         config=config))
+  # log p(w) once per class (Eq. 8's prior samples), not once per example.
+  log_pw_per_class = None
+  if _has_label_marginal(model):
+    log_pw_per_class = bounds.iw_prior_marginal(
+        model, params, jnp.eye(num_classes), k=config.eval_prior_samples,
+        key=jax.random.fold_in(key, _PRIOR_STREAM),
+        chunk_size=config.eval_chunk_size)
 
   sums: dict[str, float] = {}
   start = time.perf_counter()
   report_every = max(1, num_batches // 10)
   for i in range(num_batches):
-    x = jnp.asarray(images[i * batch:(i + 1) * batch])
-    w = jax.nn.one_hot(labels[i * batch:(i + 1) * batch], num_classes,
-                       dtype=x.dtype)
+    x, batch_labels = parallel.distribute_batch(
+        (images[i * batch:(i + 1) * batch], labels[i * batch:(i + 1) * batch]),
+        mesh)
+    w = jax.nn.one_hot(batch_labels, num_classes, dtype=x.dtype)
     valid = min(batch, num - i * batch)
-    per_example = metrics_fn(params, x, w, jax.random.fold_in(key, i))
+    batch_key = jax.random.fold_in(jax.random.fold_in(key, _BATCH_STREAM), i)
+    per_example = metrics_fn(params, x, w, batch_key, log_pw_per_class)
     for name, values in per_example.items():
       sums[name] = sums.get(name, 0.0) + float(jnp.sum(values[:valid]))
     if (i + 1) % report_every == 0 or i + 1 == num_batches:
@@ -79,4 +116,4 @@ def evaluate(model: Any, params: Any, images: np.ndarray, labels: np.ndarray, *,
       eta = elapsed / (i + 1) * (num_batches - i - 1)
       log(f'evaluating: {min(num, (i + 1) * batch)}/{num} test examples, '
           f'{elapsed:.0f}s elapsed, ETA {format_duration(eta)}')
-  return {f'test_{name}': total / num for name, total in sorted(sums.items())}
+  return {name: total / num for name, total in sorted(sums.items())}

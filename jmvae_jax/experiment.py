@@ -10,10 +10,17 @@ A run owns a working directory:
 Re-running with the same WORKDIR resumes from the newest checkpoint; because every
 random draw is derived from the seed, the epoch and the step, a resumed run ends
 with the same parameters as an uninterrupted one.
+
+The run is data-parallel over every device of every process (see
+``jmvae_jax.parallel``). In a multi-process run each process executes this same
+function in lockstep on the same data; all take part in checkpointing (orbax
+coordinates them), but only process 0 writes config.json, metrics.jsonl and
+results.json, and only it logs.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -22,7 +29,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from jmvae_jax import evaluation, train
+from jmvae_jax import evaluation, parallel, train
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import ARCHITECTURE_FIELDS, Config
 from jmvae_jax.data import mnist
@@ -38,8 +45,14 @@ def _write_json_atomically(path: str, text: str) -> None:
   os.replace(tmp, path)
 
 
+def _ignore(_: str) -> None:
+  """The log of processes other than 0."""
+
+
 def prepare_workdir(config: Config, workdir: str) -> None:
   """Creates ``workdir``, checks it is writable and fits ``config``, writes config.json.
+
+  Every process of a multi-process run checks; only process 0 writes.
 
   Raises:
     UserError: the directory cannot be written, or holds a run whose
@@ -47,7 +60,7 @@ def prepare_workdir(config: Config, workdir: str) -> None:
   """
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, '.write_test')
+    probe = os.path.join(workdir, f'.write_test_{jax.process_index()}')
     with open(probe, 'w') as f:
       f.write('ok')
     os.remove(probe)
@@ -65,7 +78,8 @@ def prepare_workdir(config: Config, workdir: str) -> None:
       raise UserError(
           f'--workdir={workdir} holds a run of a different architecture '
           f'({"; ".join(changed)}); use a new --workdir or the same settings')
-  _write_json_atomically(config_path, config.to_json())
+  if jax.process_index() == 0:
+    _write_json_atomically(config_path, config.to_json())
 
 
 def _keep_metrics_up_to(path: str, epoch: int) -> None:
@@ -96,36 +110,46 @@ def train_and_evaluate(config: Config, workdir: str, *,
     config: the run's settings.
     workdir: the run's directory (see the module docstring).
     data: the images to use; by default MNIST is loaded from config.data_dir.
-    log: receives progress lines.
+    log: receives progress lines (on process 0; the others log nothing).
 
   Returns:
     The results also written to WORKDIR/results.json: the model, alpha, the
     number of epochs trained, eval_k and the mean test metrics in nats.
 
   Raises:
-    UserError: bad settings, an unusable workdir, missing data, or a checkpoint
-      of another architecture.
+    UserError: bad settings, an unusable workdir, a batch size that does not
+      split over the devices, missing data, or a checkpoint of another
+      architecture.
   """
   workdir = os.path.abspath(os.path.expanduser(workdir))
   prepare_workdir(config, workdir)
+  mesh = parallel.make_data_mesh()
+  parallel.check_divisible('batch_size', config.batch_size, mesh)
+  parallel.check_divisible('eval_batch_size', config.eval_batch_size, mesh)
+  main_process = jax.process_index() == 0
+  if not main_process:
+    log = _ignore
   if data is None:
     data = mnist.load_mnist(os.path.expanduser(config.data_dir))
   log(f'data: {data.source}: {len(data.train_labels)} training and '
-      f'{len(data.test_labels)} test images')
+      f'{len(data.test_labels)} test images on {mesh.size} device(s) in '
+      f'{jax.process_count()} process(es)')
 
   model = config.build_model()
-  state = train.init_state(model, config)
+  state = jax.jit(functools.partial(train.init_state, model, config),
+                  out_shardings=parallel.replicated(mesh))()
   checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'))
   restored = checkpoints.restore_latest(state)
   if restored is not None:
     state = restored
     log(f'resuming from the checkpoint after epoch {int(state.epoch)}')
   metrics_path = os.path.join(workdir, 'metrics.jsonl')
-  _keep_metrics_up_to(metrics_path, int(state.epoch))
+  if main_process:
+    _keep_metrics_up_to(metrics_path, int(state.epoch))
 
-  train_epoch = train.make_train_epoch(model, config)
-  images = jax.device_put(data.train_images)
-  labels = jax.device_put(data.train_labels)
+  train_epoch = train.make_train_epoch(model, config, mesh)
+  images, labels = parallel.replicate(
+      (data.train_images, data.train_labels), mesh)
   images_per_epoch = (len(data.train_labels) // config.batch_size
                       * config.batch_size)
   while int(state.epoch) < config.epochs:
@@ -136,8 +160,9 @@ def train_and_evaluate(config: Config, workdir: str, *,
     record = {name: float(value) for name, value in metrics.items()}
     record.update(epoch=epoch, seconds=seconds, images=images_per_epoch,
                   images_per_second=images_per_epoch / seconds)
-    with open(metrics_path, 'a') as f:
-      f.write(json.dumps(record, sort_keys=True) + '\n')
+    if main_process:
+      with open(metrics_path, 'a') as f:
+        f.write(json.dumps(record, sort_keys=True) + '\n')
     checkpoints.save(state)
     log(_epoch_line(config, epoch, record, seconds, config.epochs - epoch))
   checkpoints.close()
@@ -146,7 +171,7 @@ def train_and_evaluate(config: Config, workdir: str, *,
   start = time.perf_counter()
   test_metrics = evaluation.evaluate(
       model, state.params, test_images, data.test_labels, config=config,
-      key=jax.random.fold_in(state.key, _TEST_STREAM), log=log)
+      mesh=mesh, key=jax.random.fold_in(state.key, _TEST_STREAM), log=log)
   results = {
       'model': config.model,
       'alpha': config.alpha,
@@ -156,7 +181,8 @@ def train_and_evaluate(config: Config, workdir: str, *,
       'eval_seconds': time.perf_counter() - start,
       **test_metrics,
   }
-  _write_json_atomically(os.path.join(workdir, 'results.json'),
-                         json.dumps(results, indent=2, sort_keys=True))
+  if main_process:
+    _write_json_atomically(os.path.join(workdir, 'results.json'),
+                           json.dumps(results, indent=2, sort_keys=True))
   return results
 

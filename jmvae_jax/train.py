@@ -5,6 +5,12 @@ each step binarizing its images afresh (dynamic binarization), computing the los
 terms, their gradients and the Adam update. The state is donated, so parameters
 and optimizer moments are updated in place, and the host reads metrics once per
 epoch, never per step.
+
+The epoch is data-parallel over a mesh (see ``jmvae_jax.parallel``): state and
+training set are replicated, each step's batch is split over the devices, and
+the compiler inserts the all-reduces. Every device draws the same permutation,
+and the random bits do not depend on the partitioning, so any device count
+trains on the same batches with the same draws as one device.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jmvae_jax import objectives
+from jmvae_jax import objectives, parallel
 from jmvae_jax.config import Config
 
 # Independent random streams, each folded out of the run's root key.
@@ -65,20 +71,24 @@ def binarize(key: jax.Array, images: jax.Array) -> jax.Array:
   return jax.random.bernoulli(key, images).astype(images.dtype)
 
 
-def make_train_epoch(model: Any, config: Config, num_classes: int = 10
-                     ) -> Callable[[TrainState, jax.Array, jax.Array],
-                                   tuple[TrainState, dict[str, jax.Array]]]:
+def make_train_epoch(
+    model: Any, config: Config, mesh: jax.sharding.Mesh, num_classes: int = 10
+) -> Callable[[TrainState, jax.Array, jax.Array],
+              tuple[TrainState, dict[str, jax.Array]]]:
   """A jitted function running one epoch: (state, images, labels) -> (state, metrics).
 
   Args:
     model: the model to train (see ``jmvae_jax.models``).
     config: the run's settings (batch size, alpha, warm-up, learning rate).
+    mesh: the devices to train on; config.batch_size must be a multiple of
+      their number.
     num_classes: width of the one-hot label modality.
 
   The returned function takes images float32 [N, 784] in [0, 1] and labels int32
   [N], shuffles them with fold_in(key, epoch), drops the last N % batch_size
   examples, and returns metrics averaged over the epoch's steps: every loss term,
-  the total loss and the KL weight. ``state`` is donated.
+  the total loss and the KL weight. ``state`` is donated; the new state and the
+  metrics are replicated over ``mesh``.
   """
   optimizer = make_optimizer(config)
 
@@ -101,8 +111,10 @@ def make_train_epoch(model: Any, config: Config, num_classes: int = 10
       params, opt_state, step = carry
       binarize_key, sample_key = jax.random.split(
           jax.random.fold_in(step_root, step))
-      x = binarize(binarize_key, images[batch_indices])
-      w = jax.nn.one_hot(labels[batch_indices], num_classes, dtype=x.dtype)
+      grey, batch_labels = parallel.shard_batch(
+          (images[batch_indices], labels[batch_indices]), mesh)
+      x = binarize(binarize_key, grey)
+      w = jax.nn.one_hot(batch_labels, num_classes, dtype=x.dtype)
       (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
           params, x, w, sample_key, kl_weight)
       # Optax mixes Python floats with its int32 step count, which strict dtype
@@ -120,4 +132,5 @@ def make_train_epoch(model: Any, config: Config, num_classes: int = 10
                               epoch=state.epoch + 1)
     return new_state, metrics
 
-  return jax.jit(train_epoch, donate_argnums=0)
+  return jax.jit(train_epoch, donate_argnums=0,
+                 out_shardings=parallel.replicated(mesh))
