@@ -33,62 +33,14 @@ from jmvae_jax import evaluation, parallel, train
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import ARCHITECTURE_FIELDS, Config
 from jmvae_jax.data import mnist
-from jmvae_jax.errors import UserError
+from jmvae_jax.workdir import (keep_metrics_up_to, prepare_workdir,
+                               write_json_atomically)
 
 _TEST_STREAM = 3
 
 
-def _write_json_atomically(path: str, text: str) -> None:
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def _ignore(_: str) -> None:
   """The log of processes other than 0."""
-
-
-def prepare_workdir(config: Config, workdir: str) -> None:
-  """Creates ``workdir``, checks it is writable and fits ``config``, writes config.json.
-
-  Every process of a multi-process run checks; only process 0 writes.
-
-  Raises:
-    UserError: the directory cannot be written, or holds a run whose
-      architecture differs from ``config``.
-  """
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f'.write_test_{jax.process_index()}')
-    with open(probe, 'w') as f:
-      f.write('ok')
-    os.remove(probe)
-  except OSError as error:
-    raise UserError(f'cannot write to --workdir={workdir} ({error.strerror}); '
-                    'choose a directory you can write to') from error
-  config_path = os.path.join(workdir, 'config.json')
-  if os.path.exists(config_path):
-    with open(config_path) as f:
-      previous = json.load(f)
-    changed = [f'{name}: {previous.get(name)!r} -> {getattr(config, name)!r}'
-               for name in ARCHITECTURE_FIELDS
-               if previous.get(name) != getattr(config, name)]
-    if changed:
-      raise UserError(
-          f'--workdir={workdir} holds a run of a different architecture '
-          f'({"; ".join(changed)}); use a new --workdir or the same settings')
-  if jax.process_index() == 0:
-    _write_json_atomically(config_path, config.to_json())
-
-
-def _keep_metrics_up_to(path: str, epoch: int) -> None:
-  """Drops lines of epochs after ``epoch`` (written after the checkpoint resumed)."""
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    lines = [line for line in f if json.loads(line)['epoch'] <= epoch]
-  _write_json_atomically(path, ''.join(lines))
 
 
 def _epoch_line(config: Config, epoch: int, metrics: dict[str, float],
@@ -122,7 +74,7 @@ def train_and_evaluate(config: Config, workdir: str, *,
       architecture.
   """
   workdir = os.path.abspath(os.path.expanduser(workdir))
-  prepare_workdir(config, workdir)
+  prepare_workdir(config, workdir, resume_fields=ARCHITECTURE_FIELDS)
   mesh = parallel.make_data_mesh()
   parallel.check_divisible('batch_size', config.batch_size, mesh)
   parallel.check_divisible('eval_batch_size', config.eval_batch_size, mesh)
@@ -145,7 +97,7 @@ def train_and_evaluate(config: Config, workdir: str, *,
     log(f'resuming from the checkpoint after epoch {int(state.epoch)}')
   metrics_path = os.path.join(workdir, 'metrics.jsonl')
   if main_process:
-    _keep_metrics_up_to(metrics_path, int(state.epoch))
+    keep_metrics_up_to(metrics_path, int(state.epoch))
 
   train_epoch = train.make_train_epoch(model, config, mesh)
   images, labels = parallel.replicate(
@@ -182,7 +134,7 @@ def train_and_evaluate(config: Config, workdir: str, *,
       **test_metrics,
   }
   if main_process:
-    _write_json_atomically(os.path.join(workdir, 'results.json'),
+    write_json_atomically(os.path.join(workdir, 'results.json'),
                            json.dumps(results, indent=2, sort_keys=True))
   return results
 
