@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from jmvae_jax.config import Config
+from jmvae_jax.data import mnist
 from jmvae_jax.experiment import train_and_evaluate
 
 
@@ -107,11 +108,13 @@ def _finished(workdir: str, config: Config) -> bool:
 
 
 def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
-             base: Config, *, log: Callable[[str], None] = print) -> None:
+             base: Config, *, data: mnist.LabelledImages | None = None,
+             log: Callable[[str], None] = print) -> None:
   """Trains and evaluates every (row, seed) not already finished under ``root``.
 
   A run counts as finished when its results.json has the requested epochs and
-  eval_k; an unfinished one resumes from its last checkpoint.
+  eval_k; an unfinished one resumes from its last checkpoint. ``data`` defaults
+  to MNIST from base.data_dir.
   """
   for row in rows:
     for seed in seeds:
@@ -122,7 +125,7 @@ def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
         log(f'{row.label}, seed {seed}: finished, skipped')
         continue
       log(f'{row.label}, seed {seed}: training in {workdir}')
-      train_and_evaluate(config, workdir, log=log)
+      train_and_evaluate(config, workdir, data=data, log=log)
 
 
 def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
