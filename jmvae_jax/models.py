@@ -52,6 +52,14 @@ MNIST_IMAGE = Modality(784, distributions.bernoulli_log_prob)
 MNIST_LABEL = Modality(10, distributions.categorical_log_prob)
 
 
+def _init_networks(modules: dict[str, Any], inputs: dict[str, tuple[Any, ...]],
+                   key: jax.Array) -> Params:
+  """{name: module.init(key_i, *inputs[name])}, one key per module, in name order."""
+  keys = jax.random.split(key, len(modules))
+  return {name: module.init(k, *inputs[name])
+          for k, (name, module) in zip(keys, sorted(modules.items()))}
+
+
 @dataclasses.dataclass(frozen=True)
 class JMVAE:
   """Joint multimodal VAE over x and w with one latent z (Suzuki et al. 2016, Sec. 3).
@@ -96,10 +104,7 @@ class JMVAE:
     z = jnp.zeros((1, self.latent_dim))
     inputs = {'joint_encoder': (x, w), 'x_encoder': (x,), 'w_encoder': (w,),
               'x_decoder': (z,), 'w_decoder': (z,)}
-    modules = self._modules()
-    keys = jax.random.split(key, len(modules))
-    return {name: module.init(k, *inputs[name])
-            for k, (name, module) in zip(keys, sorted(modules.items()))}
+    return _init_networks(self._modules(), inputs, key)
 
   def encode(self, params: Params, x: jax.Array, w: jax.Array) -> DiagGaussian:
     """q(z|x,w): [..., x_dim], [..., w_dim] -> DiagGaussian with fields [..., D]."""
@@ -235,10 +240,7 @@ class ConditionalVAE:
     decoder_input = z if self.prior_from_w else jnp.concatenate([z, w], -1)
     inputs = {'joint_encoder': (x, w), 'prior_network': (w,),
               'x_decoder': (decoder_input,)}
-    modules = self._modules()
-    keys = jax.random.split(key, len(modules))
-    return {name: module.init(k, *inputs[name])
-            for k, (name, module) in zip(keys, sorted(modules.items()))}
+    return _init_networks(self._modules(), inputs, key)
 
   def encode(self, params: Params, x: jax.Array, w: jax.Array) -> DiagGaussian:
     """q(z|x,w): [..., x_dim], [..., w_dim] -> DiagGaussian with fields [..., D]."""
