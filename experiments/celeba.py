@@ -1,13 +1,16 @@
 r"""Train and evaluate a CelebA model of Table 2 (paper Sec. 4.1, 4.3).
 
-Models: jmvae_gan and vae_gan (Table 2: JMVAE-kl and a VAE trained as
-VAE-GANs), and the plain jmvae_kl, jmvae_zero and vae. Defaults are the
-authors' settings (100 epochs, warm-up 20, Adam lr 1e-4 beta1 0.5, k = 10).
+Models: jmvae_gan, vae_gan, cvae_gan and cmma_gan (Table 2: JMVAE-kl, a VAE,
+CVAE and CMMA trained as VAE-GANs), and the plain jmvae_kl, jmvae_zero, vae,
+cvae and cmma. Defaults are the authors' settings (100 epochs, warm-up 20,
+Adam lr 1e-4 beta1 0.5, k = 10). python -m experiments.celeba_tables runs
+Table 2's grid.
 
 Examples:
   python -m experiments.celeba --model=jmvae_gan --data_dir=~/data/celeba \
       --workdir=runs/celeba_jmvae_gan
   python -m experiments.celeba --model=vae_gan --workdir=runs/celeba_vae_gan
+  python -m experiments.celeba --model=cmma_gan --workdir=runs/celeba_cmma_gan
   python -m experiments.celeba --model=jmvae_kl --epochs=1 --max_images=2000 \
       --workdir=/tmp/celeba_quick                          # a quick look
 

@@ -12,9 +12,6 @@ Runs live in --root/<row>/seed<N>/ and resume; finished runs are skipped.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import time
 
 from absl import app, flags, logging
 
@@ -53,38 +50,19 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
-    unknown = [name for name in _ROWS.value if name not in tables.ROWS_BY_NAME]
-    if unknown:
-      raise UserError(f'unknown --rows {unknown}; choose from '
-                      f'{", ".join(tables.ROWS_BY_NAME)}')
-    try:
-      seeds = [int(seed) for seed in _SEEDS.value]
-    except ValueError:
-      raise UserError(f'--seeds must be integers, got {_SEEDS.value}') from None
-    rows = [tables.ROWS_BY_NAME[name] for name in _ROWS.value]
+    rows = tables.select_rows(tables.MNIST, _ROWS.value)
+    seeds = tables.parse_seeds(_SEEDS.value)
     epochs, warmup = _EPOCHS.value, _WARMUP.value
     if _PAPER.value:
       epochs, warmup = config_lib.PAPER_EPOCHS, config_lib.PAPER_WARMUP_EPOCHS
     base = dataclasses.replace(
         _DEFAULTS, epochs=epochs, warmup_epochs=warmup, eval_k=_EVAL_K.value,
         eval_prior_samples=_EVAL_PRIOR.value, data_dir=_DATA_DIR.value)
-    start = time.perf_counter()
-    if not _TABLES_ONLY.value:
-      tables.run_grid(_ROOT.value, rows, seeds, base)
-    out_dir = _OUT.value or _ROOT.value
-    budget = tables.describe_budget(base, seeds)
-    note = (f'Budget: {json.dumps(budget)}. Paper: 500 epochs, warm-up 200, '
-            'k=1000, 5000 prior samples.')
-    paths = tables.write_tables(_ROOT.value, out_dir, rows, seeds, note=note)
+    tables.reproduce(tables.MNIST, base, rows, seeds, root=_ROOT.value,
+                     out_dir=_OUT.value or _ROOT.value,
+                     tables_only=_TABLES_ONLY.value)
   except UserError as error:
     raise SystemExit(f'error: {error}') from None
-  with open(os.path.join(out_dir, 'budget.json'), 'w') as f:
-    json.dump(dict(budget, wall_seconds=time.perf_counter() - start), f,
-              indent=2)
-  for path in paths:
-    if path.endswith('.md'):
-      with open(path) as f:
-        print(f.read())
 
 
 if __name__ == '__main__':

@@ -29,8 +29,9 @@ class CelebAConfig:
   """Settings of one CelebA training-and-evaluation run.
 
   Attributes:
-    model: one of MODEL_NAMES; 'jmvae_gan' wraps JMVAE-kl and 'vae_gan' the
-      VAE in the VAE-GAN scheme of ``jmvae_jax.gan``.
+    model: one of MODEL_NAMES; 'jmvae_gan', 'vae_gan', 'cvae_gan' and
+      'cmma_gan' wrap JMVAE-kl, the VAE, CVAE and CMMA in the VAE-GAN scheme
+      of ``jmvae_jax.gan``.
     alpha: weight of Eq. 4's unimodal KL terms (JMVAE-kl and JMVAE-GAN).
     epochs: passes over the training faces.
     warmup_epochs: epochs over which the KL weight rises linearly to 1.

@@ -80,7 +80,7 @@ def evaluate(model: Any, variables: Any, images: np.ndarray,
   Returns:
     {'test_marginal_multiple': ..., 'test_marginal_single': ..., ...}: the
     means of ``bounds.evaluate_bounds`` over all N faces (a VAE has
-    'test_marginal_single' only).
+    'test_marginal_single' only, CVAE and CMMA 'test_conditional_multiple').
   """
   batch = config.eval_batch_size
   num = len(images)

@@ -1,10 +1,12 @@
-"""The CelebA models: JMVAE-kl, JMVAE-zero and a VAE with convolutional networks.
+"""The CelebA models: JMVAE-kl, JMVAE-zero, a VAE, CVAE and CMMA, with conv networks.
 
 They follow the model protocol of ``jmvae_jax.models`` (``encode``, ``encode_x``,
-``encode_w``, ``log_px``, ``log_pw``, ``latent_dim``), so the objectives of
-``jmvae_jax.objectives`` (Eq. 1, Eq. 3, Eq. 4) and the bounds of
-``jmvae_jax.bounds`` apply to them unchanged. x is a standardized image
-[..., 64, 64, 3], w the 40 attributes [..., 40] in {-1, 1}, z has 128 dimensions.
+``encode_w``, ``log_px``, ``log_pw``, ``latent_dim``; CVAE and CMMA, models of
+x given w, ``encode``, ``conditional_prior``, ``log_px_given``), so the
+objectives of ``jmvae_jax.objectives`` (Eq. 1, Eq. 3, Eq. 4, the conditional
+ELBO) and the bounds of ``jmvae_jax.bounds`` apply to them unchanged. x is a
+standardized image [..., 64, 64, 3], w the 40 attributes [..., 40] in {-1, 1},
+z has 128 dimensions.
 
 Likelihoods (the authors' code, Tars ``GaussianConstantVar`` with its default
 variance 1, on images standardized per pixel with the training set's mean and
@@ -101,18 +103,25 @@ class CelebANetworks(nn.Module):
   """Every network of one CelebA model, so one ``apply`` can train them all.
 
   Parameters are named ``encoder_<inputs>`` (e.g. ``encoder_xw`` for q(z|x,w)),
-  ``x_decoder`` and, when an encoder reads w, ``w_decoder``.
+  ``x_decoder``, and ``w_decoder`` and ``prior_network`` where the model has
+  them.
 
   Attributes:
     latent_dim: dimension D of z.
     encoders: the inputs of each encoder: 'xw', 'x' or 'w'.
     num_attributes: width W of w.
+    decodes_w: has the attribute decoder p(w|z) (JMVAE).
+    prior_from_w: has the prior network p(z|w) (CMMA), shaped as q(z|w).
+    decoder_reads_w: the image decoder reads [z, w], p(x|z,w) (CVAE).
     train: batch norm on batch statistics, updating the running averages.
   """
 
   latent_dim: int
   encoders: tuple[str, ...]
   num_attributes: int
+  decodes_w: bool = False
+  prior_from_w: bool = False
+  decoder_reads_w: bool = False
   train: bool = False
 
   def setup(self):
@@ -121,10 +130,8 @@ class CelebANetworks(nn.Module):
     self.x_decoder = ImageDecoder()
     if self.decodes_w:
       self.w_decoder = AttributeDecoder(self.num_attributes)
-
-  @property
-  def decodes_w(self) -> bool:
-    return any('w' in inputs for inputs in self.encoders)
+    if self.prior_from_w:
+      self.prior_network = ConvGaussianEncoder(self.latent_dim)
 
   def encode(self, inputs: str, x: jax.Array | None,
              w: jax.Array | None) -> DiagGaussian:
@@ -132,7 +139,14 @@ class CelebANetworks(nn.Module):
     return self.encoder[inputs](x if 'x' in inputs else None,
                                 w if 'w' in inputs else None, train=self.train)
 
-  def decode_x(self, z: jax.Array) -> jax.Array:
+  def prior(self, w: jax.Array) -> DiagGaussian:
+    """The prior network's p(z|w): [..., W] -> fields [..., D]."""
+    return self.prior_network(None, w, train=self.train)
+
+  def decode_x(self, z: jax.Array, w: jax.Array | None) -> jax.Array:
+    """Mean of p(x|z), or of p(x|z,w) if the decoder reads w: -> [..., 64, 64, 3]."""
+    if self.decoder_reads_w:
+      z = jnp.concatenate([z, w], axis=-1)
     return self.x_decoder(z, train=self.train)
 
   def decode_w(self, z: jax.Array) -> jax.Array:
@@ -142,26 +156,28 @@ class CelebANetworks(nn.Module):
     """Runs every network once, to create their variables in ``init``."""
     for inputs in self.encoders:
       z = self.encode(inputs, x, w).mean
-      self.decode_x(z)
+      self.decode_x(z, w)
       if self.decodes_w:
         self.decode_w(z)
+    if self.prior_from_w:
+      self.prior(w)
 
 
 @dataclasses.dataclass(frozen=True)
 class _ConvModel:
-  """What the CelebA models share: their networks, p(x|z) and the GAN hooks."""
+  """What the CelebA models share: their networks and the GAN hooks."""
 
   latent_dim: int = 128
   num_attributes: int = NUM_ATTRIBUTES
   channel_mean: bool = True
 
-  @property
-  def encoders(self) -> tuple[str, ...]:
+  def _layout(self) -> dict[str, Any]:
+    """The fields of ``CelebANetworks`` that choose this model's networks."""
     raise NotImplementedError
 
   def networks(self, *, train: bool = False) -> CelebANetworks:
-    return CelebANetworks(self.latent_dim, self.encoders, self.num_attributes,
-                          train=train)
+    return CelebANetworks(self.latent_dim, num_attributes=self.num_attributes,
+                          train=train, **self._layout())
 
   def init(self, key: jax.Array) -> Variables:
     """Initial variables {'params': ..., 'batch_stats': ...}."""
@@ -190,42 +206,59 @@ class _ConvModel:
               w: jax.Array | None) -> DiagGaussian:
     return self._run(params, 'encode', inputs, x, w)
 
+  def _decode(self, params: Variables, z: jax.Array,
+              w: jax.Array | None) -> jax.Array:
+    """Mean of the image given z (and w, for a decoder that reads it)."""
+    return self._run(params, 'decode_x', z, w)
+
   def posterior(self, params: Variables, x: jax.Array,
                 w: jax.Array) -> DiagGaussian:
     """The encoder the objective samples z from (q(z|x,w) or q(z|x))."""
     raise NotImplementedError
 
-  def decode_x(self, params: Variables, z: jax.Array) -> jax.Array:
-    """Mean of p(x|z): [..., D] -> [..., 64, 64, 3]."""
-    return self._run(params, 'decode_x', z)
+  def _generation_prior(self, params: Variables, w: jax.Array | None,
+                        batch_size: int) -> DiagGaussian:
+    """The prior of ``generate_x``'s z: p(z) = N(0, I), fields [batch_size, D]."""
+    del params, w
+    return distributions.standard_normal((batch_size, self.latent_dim))
 
   def image_log_prob(self, x: jax.Array, mean: jax.Array) -> jax.Array:
     """log p(x|z) given the decoder's output ``mean``: [..., 64, 64, 3] -> [...]."""
     return image_log_prob(x, mean, channel_mean=self.channel_mean)
 
-  def log_px(self, params: Variables, x: jax.Array, z: jax.Array) -> jax.Array:
-    """log p(x|z): [..., 64, 64, 3], [..., D] -> [...]."""
-    return self.image_log_prob(x, self.decode_x(params, z))
-
   def reconstruct_x(self, params: Variables, x: jax.Array, w: jax.Array, *,
                     key: jax.Array) -> jax.Array:
     """Decoder mean at one z ~ ``posterior``: Larsen et al.'s x~ [B, 64, 64, 3]."""
     z = distributions.sample_gaussian(key, self.posterior(params, x, w))
-    return self.decode_x(params, z)
+    return self._decode(params, z, w)
 
   def generate_x(self, params: Variables, w: jax.Array | None, *,
                  key: jax.Array, batch_size: int) -> jax.Array:
-    """Decoder mean at z ~ p(z) = N(0, I): Larsen et al.'s x_p [B, 64, 64, 3].
+    """Decoder mean at z from the prior: Larsen et al.'s x_p [B, 64, 64, 3].
 
-    w is unused here; a model with a conditional prior or decoder uses it.
+    z ~ p(z) = N(0, I), or p(z|w) for CMMA; w is also decoded by CVAE and
+    unused by the other models.
     """
-    del w
-    z = jax.random.normal(key, (batch_size, self.latent_dim), jnp.float32)
-    return self.decode_x(params, z)
+    z = distributions.sample_gaussian(
+        key, self._generation_prior(params, w, batch_size))
+    return self._decode(params, z, w)
 
 
 @dataclasses.dataclass(frozen=True)
-class ConvJMVAE(_ConvModel):
+class _UnconditionalConvModel(_ConvModel):
+  """A model of x (VAE) or of (x, w) (JMVAE): prior N(0, I) and p(x|z)."""
+
+  def decode_x(self, params: Variables, z: jax.Array) -> jax.Array:
+    """Mean of p(x|z): [..., D] -> [..., 64, 64, 3]."""
+    return self._decode(params, z, None)
+
+  def log_px(self, params: Variables, x: jax.Array, z: jax.Array) -> jax.Array:
+    """log p(x|z): [..., 64, 64, 3], [..., D] -> [...]."""
+    return self.image_log_prob(x, self.decode_x(params, z))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvJMVAE(_UnconditionalConvModel):
   """JMVAE over CelebA images and attributes (paper Sec. 4.1; Table 2).
 
   Attributes:
@@ -237,9 +270,9 @@ class ConvJMVAE(_ConvModel):
 
   unimodal_encoders: bool = True
 
-  @property
-  def encoders(self) -> tuple[str, ...]:
-    return ('xw', 'x', 'w') if self.unimodal_encoders else ('xw',)
+  def _layout(self) -> dict[str, Any]:
+    encoders = ('xw', 'x', 'w') if self.unimodal_encoders else ('xw',)
+    return {'encoders': encoders, 'decodes_w': True}
 
   def encode(self, params: Variables, x: jax.Array,
              w: jax.Array) -> DiagGaussian:
@@ -273,16 +306,15 @@ class ConvJMVAE(_ConvModel):
 
 
 @dataclasses.dataclass(frozen=True)
-class ConvVAE(_ConvModel):
+class ConvVAE(_UnconditionalConvModel):
   """A VAE of CelebA images alone (Eq. 1), the marginal baseline of Table 2.
 
   It has no joint encoder ``encode``, so ``jmvae_jax.bounds.evaluate_bounds``
   gives it the single marginal bound only.
   """
 
-  @property
-  def encoders(self) -> tuple[str, ...]:
-    return ('x',)
+  def _layout(self) -> dict[str, Any]:
+    return {'encoders': ('x',)}
 
   def encode_x(self, params: Variables, x: jax.Array) -> DiagGaussian:
     """q(z|x): [..., 64, 64, 3] -> DiagGaussian with fields [..., D]."""
@@ -294,15 +326,78 @@ class ConvVAE(_ConvModel):
     return self.encode_x(params, x)
 
 
+@dataclasses.dataclass(frozen=True)
+class ConvConditionalVAE(_ConvModel):
+  """CVAE and CMMA over CelebA: models of the image x given the attributes w.
+
+  The convolutional ``models.ConditionalVAE`` (see it for both models and the
+  conditional ELBO they are trained on), the conditional baselines of
+  Table 2. The recognition model q(z|x,w) has the shape of JMVAE's joint
+  encoder; there is no attribute decoder.
+
+  * CVAE (``prior_from_w=False``): prior p(z) = N(0, I); the image decoder
+    reads [z, w], so the attributes enter its first dense layer: p(x|z,w).
+  * CMMA (``prior_from_w=True``): a prior network p(z|w), the attribute tower
+    and Gaussian head of JMVAE-kl's q(z|w); the image decoder reads z alone.
+
+  With no p(w), ``jmvae_jax.bounds.evaluate_bounds`` gives them the
+  conditional multiple bound only: log (1/k) sum_i p(x|z_i,w) p(z_i|w) /
+  q(z_i|x,w), z_i ~ q(z|x,w). As GAN generators (``jmvae_jax.gan``) they
+  decode z ~ p(z|w) for x_p, with the batch's attributes as w.
+
+  Attributes:
+    prior_from_w: False for CVAE, True for CMMA.
+  """
+
+  prior_from_w: bool = False
+
+  def _layout(self) -> dict[str, Any]:
+    return {'encoders': ('xw',), 'prior_from_w': self.prior_from_w,
+            'decoder_reads_w': not self.prior_from_w}
+
+  def encode(self, params: Variables, x: jax.Array,
+             w: jax.Array) -> DiagGaussian:
+    """q(z|x,w): [..., 64, 64, 3], [..., W] -> DiagGaussian with fields [..., D]."""
+    return self._encode(params, 'xw', x, w)
+
+  def posterior(self, params: Variables, x: jax.Array,
+                w: jax.Array) -> DiagGaussian:
+    return self.encode(params, x, w)
+
+  def conditional_prior(self, params: Variables, w: jax.Array) -> DiagGaussian:
+    """p(z|w): N(0, I) for CVAE, the prior network's Gaussian for CMMA."""
+    if self.prior_from_w:
+      return self._run(params, 'prior', w)
+    return distributions.standard_normal(w.shape[:-1] + (self.latent_dim,))
+
+  def _generation_prior(self, params: Variables, w: jax.Array | None,
+                        batch_size: int) -> DiagGaussian:
+    del batch_size  # One z per row of w.
+    return self.conditional_prior(params, w)
+
+  def decode_x(self, params: Variables, z: jax.Array,
+               w: jax.Array) -> jax.Array:
+    """Mean of p(x|z,w) (CMMA ignores w): [..., D], [..., W] -> [..., 64, 64, 3]."""
+    return self._decode(params, z, w)
+
+  def log_px_given(self, params: Variables, x: jax.Array, z: jax.Array,
+                   w: jax.Array) -> jax.Array:
+    """log p(x|z,w): [..., 64, 64, 3], [..., D], [..., W] -> [...]."""
+    return self.image_log_prob(x, self.decode_x(params, z, w))
+
+
 # The objectives only call the protocol, so the MNIST models' terms serve here.
 objectives.loss_terms.register(
     ConvJMVAE, objectives.loss_terms.dispatch(models.JMVAE))
 objectives.loss_terms.register(ConvVAE, objectives.loss_terms.dispatch(models.VAE))
+objectives.loss_terms.register(
+    ConvConditionalVAE, objectives.loss_terms.dispatch(models.ConditionalVAE))
 
-MODEL_NAMES = ('jmvae_kl', 'jmvae_zero', 'vae')
+MODEL_NAMES = ('jmvae_kl', 'jmvae_zero', 'vae', 'cvae', 'cmma')
 
 
-def make_model(name: str, **kwargs: Any) -> ConvJMVAE | ConvVAE:
+def make_model(name: str, **kwargs: Any
+               ) -> ConvJMVAE | ConvVAE | ConvConditionalVAE:
   """The CelebA model called ``name`` (one of MODEL_NAMES); kwargs set fields."""
   if name == 'jmvae_kl':
     return ConvJMVAE(unimodal_encoders=True, **kwargs)
@@ -310,5 +405,7 @@ def make_model(name: str, **kwargs: Any) -> ConvJMVAE | ConvVAE:
     return ConvJMVAE(unimodal_encoders=False, **kwargs)
   if name == 'vae':
     return ConvVAE(**kwargs)
+  if name in ('cvae', 'cmma'):
+    return ConvConditionalVAE(prior_from_w=name == 'cmma', **kwargs)
   raise ValueError(
       f'unknown model {name!r}; choose one of: {", ".join(MODEL_NAMES)}')

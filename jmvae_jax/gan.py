@@ -1,10 +1,11 @@
-"""VAE-GAN training (Larsen et al. 2015) around a CelebA model: JMVAE-GAN, VAE-GAN.
+"""VAE-GAN training (Larsen et al. 2015) around a CelebA model: Table 2's GAN rows.
 
 The base model's image decoder doubles as the generator of a GAN whose
 discriminator Dis (``conv_networks.Discriminator``) sees pixels. Write
 x~ = Dec(z) with z ~ q (the base model's ``posterior``: q(z|x,w) for JMVAE,
-q(z|x) for the VAE), x_p = Dec(z_p) with z_p ~ p(z) = N(0, I), D = sigmoid(Dis),
-and L_feat = -log N(Dis_l(x); Dis_l(x~), I) + const
+CVAE and CMMA, q(z|x) for the VAE), x_p = Dec(z_p) with z_p ~ p(z) = N(0, I)
+(CMMA: z_p ~ p(z|w); CVAE's Dec also reads w; both with the batch's w),
+D = sigmoid(Dis), and L_feat = -log N(Dis_l(x); Dis_l(x~), I) + const
 = 0.5 ||Dis_l(x) - Dis_l(x~)||^2, Larsen et al.'s learned similarity (their
 Eq. 6, Dis_l the discriminator's last convolution). Every loss is a batch mean.
 
@@ -14,9 +15,9 @@ Tars ``MVAEGAN`` and ``VAEGAN`` call three Theano functions in this order on
 every batch):
 
 1. encoder group, every base parameter but the image decoder (the encoders
-   and, for JMVAE, the attribute decoder):
-     L_enc = -L of the base model (Eq. 1 or Eq. 4, with the KL warm-up and alpha
-             of the non-GAN runs) + lambda * L_feat
+   and, for JMVAE, the attribute decoder, for CMMA the prior network):
+     L_enc = -L of the base model (Eq. 1, Eq. 4 or the conditional ELBO, with
+             the KL warm-up and alpha of the non-GAN runs) + lambda * L_feat
 2. generator, the image decoder:
      L_dec = gamma * (-log p(x|z) + lambda * L_feat) - log D(x~) - log D(x_p)
 3. discriminator:
@@ -36,15 +37,14 @@ prior samples both fake) with the choices of the JMVAE authors' code:
 * the updates are sequential, so each group sees the previous ones' updates.
 
 One difference from the authors' code: z_p ~ N(0, I), the model's prior (and
-Larsen et al.'s), where Tars draws z_p from U(-1, 1)^D.
+Larsen et al.'s; p(z|w) for CMMA), where Tars draws z_p from U(-1, 1)^D.
 
 The GAN wraps any base model with ``init``, ``apply_training``,
 ``loss_terms`` (``jmvae_jax.objectives``), ``reconstruct_x``, ``generate_x``,
 ``image_log_prob`` and its image decoder named ``celeba_models.GENERATOR``
-in its parameters (see ``jmvae_jax.celeba_models``); a conditional model (CVAE,
-CMMA) supplies these with its own ``posterior``, prior and decoder inputs, and
-the GAN needs no change. Test bounds are those of the base model: the VAE part,
-as in the paper.
+in its parameters (see ``jmvae_jax.celeba_models``); the conditional models
+(CVAE, CMMA) supply these with their own posterior, prior and decoder inputs.
+Test bounds are those of the base model: the VAE part, as in the paper.
 
 References:
   Larsen, Sonderby, Larochelle, Winther. Autoencoding beyond pixels using a
@@ -66,7 +66,8 @@ from jmvae_jax.conv_networks import IMAGE_SHAPE, Discriminator
 from jmvae_jax.optim import apply_gradients
 
 # The GAN models and the base model each wraps.
-GAN_BASES = {'jmvae_gan': 'jmvae_kl', 'vae_gan': 'vae'}
+GAN_BASES = {'jmvae_gan': 'jmvae_kl', 'vae_gan': 'vae', 'cvae_gan': 'cvae',
+             'cmma_gan': 'cmma'}
 
 Params = dict[str, Any]
 

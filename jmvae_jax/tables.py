@@ -1,6 +1,8 @@
-"""Reproduction of the paper's MNIST Tables 1 and 3: the grid, and the tables.
+"""Reproduction of the paper's tables: the grid of runs, and the tables.
 
-Each (row, seed) is an ordinary ``train_and_evaluate`` run in
+A ``TableSet`` holds one data set's rows, tables and paper numbers: ``MNIST``
+here (Tables 1 and 3), ``jmvae_jax.celeba_tables.CELEBA`` (Table 2). Each
+(row, seed) is an ordinary ``train_and_evaluate`` run of the set's data set in
 ROOT/<row>/seed<seed>/, so a grid can be interrupted and resumed, finished runs
 are skipped, and one row can be refreshed alone. The tables read only the runs'
 results.json files and put the paper's number beside ours in every cell.
@@ -13,13 +15,17 @@ import dataclasses
 import io
 import json
 import os
-from typing import Any, Callable, Sequence
+import time
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from jmvae_jax.config import Config
-from jmvae_jax.data import mnist
+from jmvae_jax.errors import UserError
 from jmvae_jax.experiment import train_and_evaluate
+from jmvae_jax.workdir import write_json_atomically
+
+# A run's settings: jmvae_jax.config.Config or celeba_config.CelebAConfig.
+RunConfig = Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +47,6 @@ ROWS = (
     Row('jmvae_kl_0.1', 'JMVAE-kl, alpha=0.1', 'jmvae_kl', 0.1),
     Row('jmvae_kl_1', 'JMVAE-kl, alpha=1', 'jmvae_kl', 1.0),
 )
-ROWS_BY_NAME = {row.name: row for row in ROWS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +98,45 @@ PAPER = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class TableSet:
+  """One data set's tables: what to run, what to tabulate, what to compare with.
+
+  Attributes:
+    rows: the models, in table order.
+    tables: the tables.
+    paper: the paper's numbers, keyed by (row name, results.json key).
+    train: the data set's ``train_and_evaluate(config, workdir, *, data,
+      log)``.
+    budget_fields: the settings that fix a grid's budget, recorded beside the
+      tables.
+    paper_budget: the paper's budget, in words, for the tables' note.
+  """
+
+  rows: tuple[Row, ...]
+  tables: tuple[Table, ...]
+  paper: Mapping[tuple[str, str], float]
+  train: Callable[..., dict[str, Any]]
+  budget_fields: tuple[str, ...]
+  paper_budget: str
+
+  @property
+  def rows_by_name(self) -> dict[str, Row]:
+    return {row.name: row for row in self.rows}
+
+
+MNIST = TableSet(
+    ROWS, TABLES, PAPER, train_and_evaluate,
+    budget_fields=('epochs', 'warmup_epochs', 'eval_k', 'eval_prior_samples'),
+    paper_budget='Paper: 500 epochs, warm-up 200, k=1000, 5000 prior samples.')
+ROWS_BY_NAME = MNIST.rows_by_name
+
+
 def run_dir(root: str, row: Row, seed: int) -> str:
   return os.path.join(root, row.name, f'seed{seed}')
 
 
-def _finished(workdir: str, config: Config) -> bool:
+def _finished(workdir: str, config: RunConfig) -> bool:
   path = os.path.join(workdir, 'results.json')
   if not os.path.exists(path):
     return False
@@ -108,13 +147,14 @@ def _finished(workdir: str, config: Config) -> bool:
 
 
 def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
-             base: Config, *, data: mnist.LabelledImages | None = None,
-             log: Callable[[str], None] = print) -> None:
+             base: RunConfig, *, data: Any = None,
+             log: Callable[[str], None] = print,
+             table_set: TableSet = MNIST) -> None:
   """Trains and evaluates every (row, seed) not already finished under ``root``.
 
   A run counts as finished when its results.json has the requested epochs and
-  eval_k; an unfinished one resumes from its last checkpoint. ``data`` defaults
-  to MNIST from base.data_dir.
+  eval_k; an unfinished one resumes from its last checkpoint. ``base`` is the
+  table set's run config; ``data`` defaults to the data set in base.data_dir.
   """
   for row in rows:
     for seed in seeds:
@@ -125,7 +165,7 @@ def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
         log(f'{row.label}, seed {seed}: finished, skipped')
         continue
       log(f'{row.label}, seed {seed}: training in {workdir}')
-      train_and_evaluate(config, workdir, data=data, log=log)
+      table_set.train(config, workdir, data=data, log=log)
 
 
 def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
@@ -155,10 +195,11 @@ def _ours(values: list[float]) -> str:
   return f'{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}'
 
 
-def _cells(row: Row, key: str, found: dict[str, dict[str, list[float]]]
+def _cells(row: Row, key: str, found: dict[str, dict[str, list[float]]],
+           paper_numbers: Mapping[tuple[str, str], float]
            ) -> tuple[str, str, str]:
   """(paper, ours, ours - paper) for one cell; '' where there is none."""
-  paper = PAPER.get((row.name, key))
+  paper = paper_numbers.get((row.name, key))
   values = found.get(row.name, {}).get(key, [])
   difference = (f'{np.mean(values) - paper:+.2f}'
                 if values and paper is not None else '')
@@ -166,14 +207,17 @@ def _cells(row: Row, key: str, found: dict[str, dict[str, list[float]]]
 
 
 def table_rows(table: Table, rows: Sequence[Row],
-               found: dict[str, dict[str, list[float]]]) -> list[list[str]]:
+               found: dict[str, dict[str, list[float]]],
+               paper: Mapping[tuple[str, str], float] = PAPER
+               ) -> list[list[str]]:
   """The header and one line per row that has a paper number or a result."""
   header = ['model']
   for title, _ in table.columns:
     header += [f'{title}: paper', f'{title}: ours', f'{title}: ours - paper']
   lines = [header]
   for row in rows:
-    cells = [c for _, key in table.columns for c in _cells(row, key, found)]
+    cells = [c for _, key in table.columns
+             for c in _cells(row, key, found, paper)]
     if any(cells):
       lines.append([row.label] + cells)
   return lines
@@ -193,13 +237,14 @@ def to_csv(lines: list[list[str]]) -> str:
 
 
 def write_tables(root: str, out_dir: str, rows: Sequence[Row],
-                 seeds: Sequence[int], note: str = '') -> list[str]:
+                 seeds: Sequence[int], note: str = '',
+                 table_set: TableSet = MNIST) -> list[str]:
   """Writes each table as Markdown and CSV into ``out_dir``; returns the paths."""
   found = collect(root, rows, seeds)
   os.makedirs(out_dir, exist_ok=True)
   paths = []
-  for table in TABLES:
-    lines = table_rows(table, rows, found)
+  for table in table_set.tables:
+    lines = table_rows(table, rows, found, table_set.paper)
     for suffix, text in (('md', to_markdown(table.title, lines, note)),
                          ('csv', to_csv(lines))):
       path = os.path.join(out_dir, f'{table.stem}.{suffix}')
@@ -209,8 +254,68 @@ def write_tables(root: str, out_dir: str, rows: Sequence[Row],
   return paths
 
 
-def describe_budget(base: Config, seeds: Sequence[int]) -> dict[str, Any]:
+def describe_budget(base: RunConfig, seeds: Sequence[int],
+                    table_set: TableSet = MNIST) -> dict[str, Any]:
   """The settings that fix a grid's budget, for the record beside the tables."""
-  return {'epochs': base.epochs, 'warmup_epochs': base.warmup_epochs,
-          'eval_k': base.eval_k, 'eval_prior_samples': base.eval_prior_samples,
+  return {**{name: getattr(base, name) for name in table_set.budget_fields},
           'seeds': list(seeds)}
+
+
+def select_rows(table_set: TableSet, names: Sequence[str]) -> list[Row]:
+  """The rows called ``names``; UserError for a name the set does not have."""
+  unknown = [name for name in names if name not in table_set.rows_by_name]
+  if unknown:
+    raise UserError(f'unknown --rows {unknown}; choose from '
+                    f'{", ".join(table_set.rows_by_name)}')
+  return [table_set.rows_by_name[name] for name in names]
+
+
+def parse_seeds(values: Sequence[str]) -> list[int]:
+  """--seeds as integers; UserError if one is not."""
+  try:
+    return [int(value) for value in values]
+  except ValueError:
+    raise UserError(f'--seeds must be integers, got {list(values)}') from None
+
+
+def reproduce(table_set: TableSet, base: RunConfig, rows: Sequence[Row],
+              seeds: Sequence[int], *, root: str, out_dir: str,
+              tables_only: bool = False, data: Any = None,
+              log: Callable[[str], None] = print) -> list[str]:
+  """What a tables binary does: runs the grid, then writes the tables.
+
+  Writes every table of ``table_set`` as Markdown and CSV, with the budget
+  and the paper's in a note, and OUT_DIR/budget.json (the budget and the wall
+  time), then logs each table's Markdown.
+
+  Args:
+    table_set: the data set's tables.
+    base: the settings every run shares; ``run_grid`` sets the model, alpha
+      and seed of each.
+    rows: the rows to run and tabulate.
+    seeds: one run per row and seed; several give mean ± std.
+    root: the runs' directory.
+    out_dir: where the tables and budget.json go.
+    tables_only: only tabulate the runs already in ``root``.
+    data: passed to every run (default: each loads base.data_dir).
+    log: receives progress lines and the tables.
+
+  Returns:
+    The paths of the tables.
+  """
+  start = time.perf_counter()
+  if not tables_only:
+    run_grid(root, rows, seeds, base, data=data, log=log, table_set=table_set)
+  budget = describe_budget(base, seeds, table_set)
+  note = f'Budget: {json.dumps(budget)}. {table_set.paper_budget}'
+  paths = write_tables(root, out_dir, rows, seeds, note=note,
+                       table_set=table_set)
+  write_json_atomically(
+      os.path.join(out_dir, 'budget.json'),
+      json.dumps(dict(budget, wall_seconds=time.perf_counter() - start),
+                 indent=2))
+  for path in paths:
+    if path.endswith('.md'):
+      with open(path) as f:
+        log(f.read())
+  return paths

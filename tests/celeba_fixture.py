@@ -15,6 +15,9 @@ Usage::
   counts = make_celeba_fixture(tmp_path)
   data = celeba.load_celeba(tmp_path, sources=('local',))
   assert data.num_kept == counts['num_kept']
+
+``fixture_faces`` writes and loads it as the experiments do, and ``TINY_RUN``
+is the smallest budget a run on it takes.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ ATTRIBUTE_SEED = 0
 _ASTRONAUT_FACE_CENTRE = (224, 113)  # (x, y) in skimage's 512x512 image.
 _LFW_FACES = (1, 2, 3, 5)  # Faces in lfw_subset that the cascade finds.
 _LFW_FACE_SIDE = 112
+
+# CelebAConfig fields of a run that takes seconds on the fixture's 9 training
+# and 1 test faces.
+TINY_RUN = dict(epochs=1, warmup_epochs=1, batch_size=4, eval_k=2,
+                eval_prior_samples=4, eval_batch_size=2, eval_chunk_size=2,
+                data_dir='unused', cache_dir='')
 
 
 def face_images() -> list[np.ndarray]:
@@ -112,6 +121,13 @@ def make_celeba_fixture(root: str | os.PathLike) -> dict[str, object]:
       'num_unreadable': kinds.count('unreadable'),
       'kept_attributes': attributes[[k == 'face' for k in kinds]],
   }
+
+
+def fixture_faces(root: str | os.PathLike) -> celeba.CelebAData:
+  """Writes the fixture under ``root`` and loads its faces, attributes in {-1, 1}."""
+  make_celeba_fixture(root)
+  return celeba.load_celeba(root, attribute_values='signed', workers=1,
+                            sources=('local',))
 
 
 def jpeg_bytes(image: np.ndarray) -> bytes:

@@ -18,22 +18,22 @@ from jmvae_jax import celeba_experiment, celeba_models, celeba_train
 from jmvae_jax import conv_networks as cn
 from jmvae_jax.celeba_config import CelebAConfig
 from jmvae_jax.checkpoints import Checkpoints
-from jmvae_jax.data import celeba
-from tests.celeba_fixture import make_celeba_fixture
+from tests.celeba_fixture import TINY_RUN, fixture_faces, make_celeba_fixture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = dict(epochs=1, warmup_epochs=1, batch_size=4, eval_k=2,
-            eval_prior_samples=4, eval_batch_size=2, eval_chunk_size=2,
-            data_dir='unused', cache_dir='')
+
+
+def _shapes_of(fn, *inputs):
+  """Output shapes of fn(*inputs), without compiling or running it."""
+  return jax.tree.map(lambda s: s.shape, jax.eval_shape(fn, *inputs))
 
 
 def _shapes(module, *inputs, **kwargs):
   """Output shapes of a freshly initialized ``module``, without compiling it."""
   variables = jax.eval_shape(
       functools.partial(module.init, **kwargs), jax.random.key(0), *inputs)
-  out = jax.eval_shape(functools.partial(module.apply, **kwargs), variables,
-                       *inputs)
-  return jax.tree.map(lambda s: s.shape, out)
+  return _shapes_of(functools.partial(module.apply, **kwargs), variables,
+                    *inputs)
 
 
 def _images(key, *shape):
@@ -152,10 +152,37 @@ def _changed(before, after):
              for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
 
 
-@pytest.mark.parametrize('feature_weight', [
-    0.0, pytest.param(1.0, marks=pytest.mark.slow)])
-def test_gan_step_updates_encoder_generator_and_discriminator(feature_weight):
-  config = CelebAConfig(model='vae_gan', gan_feature_weight=feature_weight)
+@pytest.mark.parametrize('name', ['cvae', 'cmma'])
+def test_conditional_models_condition_where_cvae_and_cmma_do(name):
+  """CVAE: p(z) = N(0, I) and p(x|z,w); CMMA: a prior network p(z|w) and p(x|z)."""
+  model = celeba_models.make_model(name)
+  variables = jax.eval_shape(model.init, jax.random.key(0))
+  networks = {'encoder_xw', 'x_decoder'}
+  assert set(variables['params']) == (
+      networks | {'prior_network'} if name == 'cmma' else networks)
+  # The decoder's first dense layer reads z, and w too for CVAE.
+  assert variables['params']['x_decoder']['Dense_0']['kernel'].shape == (
+      (128 + 40 if name == 'cvae' else 128), 4096)
+  z = jax.ShapeDtypeStruct((3, 2, 128), jnp.float32)
+  w = jax.ShapeDtypeStruct((3, 2, 40), jnp.float32)
+  assert _shapes_of(model.decode_x, variables, z, w) == (3, 2) + cn.IMAGE_SHAPE
+  assert _shapes_of(model.conditional_prior, variables, w) == ((3, 2, 128),) * 2
+  if name == 'cvae':
+    prior = model.conditional_prior(None, jnp.ones((2, 40), jnp.float32))
+    np.testing.assert_array_equal(prior.mean, np.zeros((2, 128)))
+    np.testing.assert_array_equal(prior.log_var, np.zeros((2, 128)))
+
+
+_GAN_ENCODERS = {'vae_gan': ('encoder_x',), 'cvae_gan': ('encoder_xw',),
+                 'cmma_gan': ('encoder_xw', 'prior_network')}
+
+
+@pytest.mark.parametrize('name, feature_weight', [
+    ('vae_gan', 0.0), ('cvae_gan', 0.0), ('cmma_gan', 0.0),
+    pytest.param('vae_gan', 1.0, marks=pytest.mark.slow)])
+def test_gan_step_updates_encoder_generator_and_discriminator(name,
+                                                              feature_weight):
+  config = CelebAConfig(model=name, gan_feature_weight=feature_weight)
   trainer = celeba_train.make_trainer(config.build_model(), config)
   params = jax.jit(trainer.init)(jax.random.key(0))
   opt_state = trainer.init_opt_state(params)
@@ -165,8 +192,8 @@ def test_gan_step_updates_encoder_generator_and_discriminator(feature_weight):
   new_params, new_opt_state, metrics = step(params, opt_state, x, w,
                                             key=jax.random.key(3))
   model, new_model = params['model'], new_params['model']
-  assert _changed(model['params']['encoder_x'],
-                  new_model['params']['encoder_x'])
+  for encoder in _GAN_ENCODERS[name]:
+    assert _changed(model['params'][encoder], new_model['params'][encoder])
   assert _changed(model['params']['x_decoder'],
                   new_model['params']['x_decoder'])
   assert _changed(params['discriminator'], new_params['discriminator'])
@@ -184,20 +211,23 @@ def test_gan_step_updates_encoder_generator_and_discriminator(feature_weight):
 
 @pytest.fixture(scope='module')
 def faces(tmp_path_factory):
-  root = tmp_path_factory.mktemp('celeba')
-  make_celeba_fixture(root)
-  return celeba.load_celeba(root, attribute_values='signed', workers=1,
-                            sources=('local',))
+  return fixture_faces(tmp_path_factory.mktemp('celeba'))
 
 
 _BOUNDS = {'test_marginal_multiple', 'test_marginal_single',
            'test_conditional_multiple', 'test_conditional_single', 'test_joint'}
 
 
+def _expected_bounds(model):
+  if model.startswith(('cvae', 'cmma')):
+    return {'test_conditional_multiple'}
+  return _BOUNDS if 'jmvae' in model else {'test_marginal_single'}
+
+
 def _check_run(results, workdir, model, epochs):
   assert results['model'] == model and results['epoch'] == epochs
   bounds = {name for name in results if name.startswith('test_')}
-  assert bounds == (_BOUNDS if 'jmvae' in model else {'test_marginal_single'})
+  assert bounds == _expected_bounds(model)
   assert all(np.isfinite(results[name]) and results[name] < 0
              for name in bounds)
   assert json.loads((workdir / 'results.json').read_text()) == results
@@ -207,7 +237,7 @@ def _check_run(results, workdir, model, epochs):
 
 
 def test_jmvae_kl_trains_evaluates_and_resumes(faces, tmp_path):
-  config = CelebAConfig(model='jmvae_kl', **TINY)
+  config = CelebAConfig(model='jmvae_kl', **TINY_RUN)
   logged = []
   results = celeba_experiment.train_and_evaluate(config, tmp_path, data=faces,
                                                  log=logged.append)
@@ -224,10 +254,12 @@ def test_jmvae_kl_trains_evaluates_and_resumes(faces, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('model', ['jmvae_zero', 'vae', 'jmvae_gan', 'vae_gan'])
+@pytest.mark.parametrize('model', ['jmvae_zero', 'vae', 'cvae', 'cmma',
+                                   'jmvae_gan', 'vae_gan', 'cvae_gan',
+                                   'cmma_gan'])
 def test_every_model_trains_and_evaluates(model, faces, tmp_path):
   results = celeba_experiment.train_and_evaluate(
-      CelebAConfig(model=model, **TINY), tmp_path, data=faces, log=print)
+      CelebAConfig(model=model, **TINY_RUN), tmp_path, data=faces, log=print)
   _check_run(results, tmp_path, model, epochs=1)
 
 
@@ -242,7 +274,7 @@ def _final_state(workdir, config):
 
 @pytest.mark.slow
 def test_resumed_gan_run_matches_an_uninterrupted_one(faces, tmp_path):
-  config = CelebAConfig(model='vae_gan', **dict(TINY, epochs=2))
+  config = CelebAConfig(model='vae_gan', **dict(TINY_RUN, epochs=2))
   whole = celeba_experiment.train_and_evaluate(
       config, tmp_path / 'whole', data=faces, log=print)
   celeba_experiment.train_and_evaluate(
@@ -271,7 +303,7 @@ def _run_binary(*flags, check=True):
 
 
 @pytest.mark.parametrize('flags, message', [
-    (['--model=cvae_gan'], "error: unknown --model='cvae_gan'"),
+    (['--model=cvae_wgan'], "error: unknown --model='cvae_wgan'"),
     (['--gan_feature_weight=-1'], 'error: --gan_feature_weight must be'),
     (['--image_log_prob=mean'], "error: unknown --image_log_prob='mean'"),
 ])
