@@ -6,9 +6,10 @@ JAX starts, so the parallel runs happen in fresh processes
 same batches and the same random draws; only the order of the sums over the
 batch differs (each device sums its shard, then an all-reduce adds the shards),
 so results agree to float32 rounding, not bit for bit. After 20 Adam steps the
-metrics differ by < 2e-7 relative and every parameter and Adam moment by < 4e-7
-of the largest magnitude in its array (per element, relative differences of
-moments near zero are meaningless); RTOL = 1e-5 leaves room for other CPUs.
+metrics differ by < 2e-7 relative and every parameter and Adam moment array by
+< 1e-6 of its norm (measured on this CPU; single elements whose gradients are
+near zero differ by up to 5e-5 of the array's largest magnitude, as Adam
+normalises them); RTOL = 1e-5 leaves room for other CPUs.
 """
 
 from __future__ import annotations
@@ -91,9 +92,14 @@ def _assert_runs_match(workdir, reference_workdir) -> None:
   for got, want in zip(jax.tree.leaves((state.params, state.opt_state)),
                        jax.tree.leaves((want_state.params,
                                         want_state.opt_state))):
+    # Norm-wise: Adam divides each update by the root of its second moment,
+    # which magnifies rounding in the few coordinates whose gradients are near
+    # zero, so single elements may differ far more than the array as a whole.
     want = np.asarray(want)
-    np.testing.assert_allclose(np.asarray(got), want, rtol=0,
-                               atol=RTOL * np.max(np.abs(want)))
+    difference = np.linalg.norm(np.asarray(got) - want)
+    assert difference <= RTOL * np.linalg.norm(want), (
+        f'{got.shape}: |got - want| = {difference:.3g}, '
+        f'|want| = {np.linalg.norm(want):.3g}')
 
 
 def test_batch_size_must_split_over_the_devices():
