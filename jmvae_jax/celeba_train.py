@@ -32,10 +32,10 @@ import optax
 from jmvae_jax import gan, objectives
 from jmvae_jax.celeba_config import CelebAConfig
 from jmvae_jax.optim import apply_gradients
-from jmvae_jax.train import TrainState
+from jmvae_jax.train import TrainState, scan_epoch
 
 # Independent random streams, each folded out of the run's root key.
-_INIT_STREAM, _SHUFFLE_STREAM, _STEP_STREAM = 0, 1, 2
+_INIT_STREAM = 0
 _HOST_CHUNK = 8192
 Params = dict[str, Any]
 Metrics = dict[str, jax.Array]
@@ -181,27 +181,14 @@ def make_train_epoch(trainer: Trainer, config: CelebAConfig) -> Callable[
 
   def train_epoch(state: TrainState, images: jax.Array, attributes: jax.Array,
                   stats: PixelStats):
-    steps = images.shape[0] // config.batch_size
-    shuffle_key = jax.random.fold_in(
-        jax.random.fold_in(state.key, _SHUFFLE_STREAM), state.epoch)
-    order = jax.random.permutation(shuffle_key, images.shape[0])
-    batches = order[:steps * config.batch_size].reshape(steps, config.batch_size)
-    step_root = jax.random.fold_in(state.key, _STEP_STREAM)
-    kl_weight = objectives.kl_warmup_weight(state.epoch, config.warmup_epochs)
 
-    def train_step(carry, batch_indices):
-      params, opt_state, step = carry
-      params, opt_state, metrics = trainer.step(
+    def train_step(params, opt_state, batch_indices, key, kl_weight):
+      return trainer.step(
           params, opt_state, standardize(images[batch_indices], stats),
-          attributes[batch_indices], key=jax.random.fold_in(step_root, step),
-          kl_weight=kl_weight)
-      return (params, opt_state, step + 1), metrics
+          attributes[batch_indices], key=key, kl_weight=kl_weight)
 
-    (params, opt_state, step), per_step = jax.lax.scan(
-        train_step, (state.params, state.opt_state, state.step), batches)
-    metrics = {name: jnp.mean(v) for name, v in per_step.items()}
-    metrics['kl_weight'] = kl_weight
-    return state.replace(params=params, opt_state=opt_state, step=step,
-                         epoch=state.epoch + 1), metrics
+    return scan_epoch(state, num_examples=images.shape[0],
+                      batch_size=config.batch_size,
+                      warmup_epochs=config.warmup_epochs, step_fn=train_step)
 
   return jax.jit(train_epoch, donate_argnums=0)

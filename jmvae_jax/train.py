@@ -71,6 +71,47 @@ def binarize(key: jax.Array, images: jax.Array) -> jax.Array:
   return jax.random.bernoulli(key, images).astype(images.dtype)
 
 
+# (params, opt_state, batch indices [B], key, kl_weight) ->
+# (params, opt_state, {name: scalar metric}): one optimizer step of a trainer.
+StepFn = Callable[[Any, Any, jax.Array, jax.Array, jax.Array],
+                  tuple[Any, Any, dict[str, jax.Array]]]
+
+
+def scan_epoch(state: TrainState, *, num_examples: int, batch_size: int,
+               warmup_epochs: int, step_fn: StepFn
+               ) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One epoch as a ``lax.scan`` of ``step_fn`` over shuffled batches.
+
+  The loop every trainer shares: the examples are permuted with
+  fold_in(fold_in(key, shuffle stream), epoch), the last num_examples %
+  batch_size are dropped, step s gets the key fold_in(fold_in(key, step
+  stream), s) and the epoch's KL warm-up weight. Returns the new state (step and
+  epoch advanced) and the step metrics averaged over the epoch, plus
+  'kl_weight'. Call it inside jit.
+  """
+  steps = num_examples // batch_size
+  shuffle_key = jax.random.fold_in(
+      jax.random.fold_in(state.key, _SHUFFLE_STREAM), state.epoch)
+  order = jax.random.permutation(shuffle_key, num_examples)
+  batches = order[:steps * batch_size].reshape(steps, batch_size)
+  step_root = jax.random.fold_in(state.key, _STEP_STREAM)
+  kl_weight = objectives.kl_warmup_weight(state.epoch, warmup_epochs)
+
+  def body(carry, batch_indices):
+    params, opt_state, step = carry
+    params, opt_state, metrics = step_fn(
+        params, opt_state, batch_indices, jax.random.fold_in(step_root, step),
+        kl_weight)
+    return (params, opt_state, step + 1), metrics
+
+  (params, opt_state, step), per_step = jax.lax.scan(
+      body, (state.params, state.opt_state, state.step), batches)
+  metrics = {name: jnp.mean(v) for name, v in per_step.items()}
+  metrics['kl_weight'] = kl_weight
+  return state.replace(params=params, opt_state=opt_state, step=step,
+                       epoch=state.epoch + 1), metrics
+
+
 def make_train_epoch(
     model: Any, config: Config, mesh: jax.sharding.Mesh, num_classes: int = 10
 ) -> Callable[[TrainState, jax.Array, jax.Array],
@@ -99,38 +140,25 @@ def make_train_epoch(
     return loss, {name: jnp.mean(v) for name, v in terms.items()}
 
   def train_epoch(state: TrainState, images: jax.Array, labels: jax.Array):
-    steps = images.shape[0] // config.batch_size
-    shuffle_key = jax.random.fold_in(
-        jax.random.fold_in(state.key, _SHUFFLE_STREAM), state.epoch)
-    order = jax.random.permutation(shuffle_key, images.shape[0])
-    batches = order[:steps * config.batch_size].reshape(steps, config.batch_size)
-    step_root = jax.random.fold_in(state.key, _STEP_STREAM)
-    kl_weight = objectives.kl_warmup_weight(state.epoch, config.warmup_epochs)
 
-    def train_step(carry, batch_indices):
-      params, opt_state, step = carry
-      binarize_key, sample_key = jax.random.split(
-          jax.random.fold_in(step_root, step))
+    def train_step(params, opt_state, batch_indices, key, kl_weight):
+      binarize_key, sample_key = jax.random.split(key)
       grey, batch_labels = parallel.shard_batch(
           (images[batch_indices], labels[batch_indices]), mesh)
       x = binarize(binarize_key, grey)
       w = jax.nn.one_hot(batch_labels, num_classes, dtype=x.dtype)
       (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
           params, x, w, sample_key, kl_weight)
-      # Optax mixes Python floats with its int32 step count, which strict dtype
-      # promotion (a common user setting, and our tests') rejects.
+      # Optax mixes Python floats with its int32 step count, which strict
+      # dtype promotion (a common user setting, and our tests') rejects.
       with jax.numpy_dtype_promotion('standard'):
         updates, opt_state = optimizer.update(grads, opt_state, params)
-      params = optax.apply_updates(params, updates)
-      return (params, opt_state, step + 1), dict(terms, loss=loss)
+      return (optax.apply_updates(params, updates), opt_state,
+              dict(terms, loss=loss))
 
-    (params, opt_state, step), per_step = jax.lax.scan(
-        train_step, (state.params, state.opt_state, state.step), batches)
-    metrics = {name: jnp.mean(v) for name, v in per_step.items()}
-    metrics['kl_weight'] = kl_weight
-    new_state = state.replace(params=params, opt_state=opt_state, step=step,
-                              epoch=state.epoch + 1)
-    return new_state, metrics
+    return scan_epoch(state, num_examples=images.shape[0],
+                      batch_size=config.batch_size,
+                      warmup_epochs=config.warmup_epochs, step_fn=train_step)
 
   return jax.jit(train_epoch, donate_argnums=0,
                  out_shardings=parallel.replicated(mesh))
