@@ -6,6 +6,8 @@ A run owns a working directory:
   WORKDIR/checkpoints/N/   orbax checkpoints of the whole TrainState after epoch N
   WORKDIR/metrics.jsonl    one JSON line per epoch: every loss term, speed
   WORKDIR/results.json     the test bounds of Table 2 after the last epoch
+  WORKDIR/data_stats.npz   the training faces' pixel and attribute statistics,
+                           for inference (``jmvae_jax.celeba_stats``)
 
 Re-running with the same WORKDIR resumes from the newest checkpoint; every
 random draw derives from the seed, the epoch and the step, so a resumed run
@@ -30,7 +32,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from jmvae_jax import bounds, celeba_train, gan
+from jmvae_jax import bounds, celeba_stats, celeba_train, gan
 from jmvae_jax.celeba_config import RESUME_FIELDS, CelebAConfig
 from jmvae_jax.celeba_train import PixelStats
 from jmvae_jax.checkpoints import Checkpoints
@@ -164,7 +166,10 @@ def train_and_evaluate(config: CelebAConfig, workdir: str, *,
                     'use more images')
   log(f'data: {data.source}: {num_train} training and '
       f'{len(data.test_images)} test faces')
-  stats = celeba_train.pixel_stats(data.train_images)
+  data_stats = celeba_stats.compute(data)
+  if jax.process_index() == 0:
+    celeba_stats.save(workdir, data_stats)
+  stats = data_stats.pixels
   train_images = jax.device_put(celeba_train.to_uint8(data.train_images))
   train_attributes = jax.device_put(data.train_attributes)
 

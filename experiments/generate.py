@@ -1,0 +1,119 @@
+r"""Bi-directional generation with a trained JMVAE: images <-> labels or attributes.
+
+MNIST runs (python -m experiments.mnist):
+  python -m experiments.generate --workdir=runs/mnist --images=a.png,b.jpg
+  python -m experiments.generate --workdir=runs/mnist --images=drawn.png --invert
+  python -m experiments.generate --workdir=runs/mnist --label=7 --num=16 --out=sevens
+
+CelebA runs (python -m experiments.celeba):
+  python -m experiments.generate --workdir=runs/celeba --images=me.jpg
+  python -m experiments.generate --workdir=runs/celeba \
+      --attributes=Smiling=1,Eyeglasses=1,Male=-1 --num=16 --out=faces
+
+--images prints each file's prediction through q(z|x) and p(w|z): the digit,
+its probability and every digit's (any size of PNG/JPG: read grey, resized to
+28 x 28, scaled to [0, 1]; MNIST digits are white on black, so pass --invert
+for dark ink on white paper), or the probability of each of the 40 attributes
+(the face is found and cropped as in training; --nodetect_faces for an image
+that is already a face crop).
+--label or --attributes writes --num images drawn through q(z|w) and p(x|z),
+and their mean. Attributes take values in [-1, 1] (1 present, -1 absent);
+those not given keep their average over the training faces.
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl import app, flags, logging
+
+from jmvae_jax import bidirectional, celeba_bidirectional, restore
+from jmvae_jax.errors import UserError
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'The trained run.',
+                               required=True)
+_IMAGES = flags.DEFINE_list('images', [], 'Image files to classify.')
+_INVERT = flags.DEFINE_bool(
+    'invert', False,
+    'MNIST: the images show dark digits on a light background.')
+_DETECT_FACES = flags.DEFINE_bool(
+    'detect_faces', True, 'CelebA: find and crop the face in each image, as '
+    'in training; --nodetect_faces resizes the whole image instead.')
+_LABEL = flags.DEFINE_integer('label', None,
+                              'MNIST: the digit to generate images of.')
+_ATTRIBUTES = flags.DEFINE_list(
+    'attributes', [], 'CelebA: NAME=VALUE,... attributes of the faces to '
+    'generate, e.g. Smiling=1,Male=-1; --attributes= alone generates faces '
+    'of the average attributes.')
+_NUM = flags.DEFINE_integer('num', 16, 'How many images to generate.')
+_OUT = flags.DEFINE_string(
+    'out', None, 'Directory for the generated PNGs (default: '
+    'WORKDIR/generated/LABEL, or WORKDIR/generated/faces).')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the draws.')
+
+_MNIST_ONLY = ('label', 'invert')
+_CELEBA_ONLY = ('attributes', 'detect_faces')
+
+
+def _refuse_flags(names: tuple[str, ...], kind: str) -> None:
+  given = [f'--{name}' for name in names if flags.FLAGS[name].present]
+  if given:
+    raise UserError(f'{kind} runs take no {", ".join(given)}; see --helpfull')
+
+
+def _mnist() -> None:
+  _refuse_flags(_CELEBA_ONLY, 'MNIST')
+  if not _IMAGES.value and _LABEL.value is None:
+    raise UserError('give --images=FILE,... to classify, or --label=DIGIT to '
+                    'generate')
+  if _IMAGES.value:
+    for prediction in bidirectional.classify_files(
+        _WORKDIR.value, _IMAGES.value, invert=_INVERT.value):
+      print(prediction.describe())
+  if _LABEL.value is not None:
+    out = _OUT.value or os.path.join(_WORKDIR.value, 'generated',
+                                     str(_LABEL.value))
+    paths = bidirectional.write_generated(_WORKDIR.value, _LABEL.value,
+                                          num=_NUM.value, out=out,
+                                          seed=_SEED.value)
+    print(f'wrote {len(paths) - 1} images of {_LABEL.value} and their mean '
+          f'to {out}')
+
+
+def _celeba() -> None:
+  _refuse_flags(_MNIST_ONLY, 'CelebA')
+  generate = flags.FLAGS['attributes'].present
+  if not _IMAGES.value and not generate:
+    raise UserError('give --images=FILE,... to predict attributes, or '
+                    '--attributes=NAME=VALUE,... to generate faces')
+  # Check every request before the (slow) first use of the run.
+  attributes = celeba_bidirectional.parse_attribute_values(_ATTRIBUTES.value)
+  if _IMAGES.value:
+    for prediction in celeba_bidirectional.predict_attribute_files(
+        _WORKDIR.value, _IMAGES.value, detect=_DETECT_FACES.value):
+      print(prediction.describe())
+  if generate:
+    out = _OUT.value or os.path.join(_WORKDIR.value, 'generated', 'faces')
+    paths = celeba_bidirectional.write_faces(
+        _WORKDIR.value, attributes, num=_NUM.value, out=out, seed=_SEED.value)
+    described = ', '.join(f'{n}={v:g}' for n, v in attributes.items())
+    print(f'wrote {len(paths) - 1} faces ({described or "average attributes"})'
+          f' and their mean to {out}')
+
+
+def main(argv):
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    if restore.is_celeba_run(_WORKDIR.value):
+      _celeba()
+    else:
+      _mnist()
+  except UserError as error:
+    raise SystemExit(f'error: {error}') from None
+
+
+if __name__ == '__main__':
+  app.run(main)

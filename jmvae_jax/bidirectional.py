@@ -1,0 +1,124 @@
+"""Image files -> digit labels and labels -> image files with a trained run.
+
+The two directions of Sec. 3.2 for ``python -m experiments.generate``, on files:
+``classify_files`` predicts the digit of each image through q(z|x) and p(w|z);
+``write_generated`` draws z ~ q(z|w) for one digit and writes p(x|z) as PNGs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from jmvae_jax import generation, image_files
+from jmvae_jax.errors import UserError
+from jmvae_jax.restore import TrainedRun, load_run
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+  """The predicted digit of one image file.
+
+  Attributes:
+    path: the file.
+    probabilities: p(w|x) for each digit, [10], summing to 1.
+  """
+
+  path: str
+  probabilities: np.ndarray
+
+  @property
+  def label(self) -> int:
+    return int(np.argmax(self.probabilities))
+
+  def describe(self) -> str:
+    """One line: the file, the label with its probability, then every digit's."""
+    every = ' '.join(f'{digit}:{p:.3f}'
+                     for digit, p in enumerate(self.probabilities))
+    return (f'{self.path}: {self.label} '
+            f'(p={self.probabilities[self.label]:.3f})  {every}')
+
+
+def _unable(run: TrainedRun, what: str) -> UserError:
+  return UserError(f'the run in {run.workdir} is a {run.config.model}, which '
+                   f'cannot {what}; use a JMVAE run (--model=jmvae_kl)')
+
+
+def classify_files(workdir: str, paths: Sequence[str], *,
+                   invert: bool = False) -> list[Prediction]:
+  """Predicts the digit of each image file with WORKDIR's JMVAE.
+
+  Each image is read as in ``image_files.read_digit``; its label distribution is
+  softmax of p(w|z) at the mean of q(z|x) (``generation.predict_labels`` without
+  a key): deterministic, and as accurate on the MNIST test set as averaging
+  over draws of z (0.946 against 0.948 after three epochs of JMVAE-kl).
+
+  Args:
+    workdir: a trained JMVAE run.
+    paths: image files (PNG, JPG, any size).
+    invert: the images are dark digits on a light background.
+
+  Returns:
+    One prediction per path, in order.
+
+  Raises:
+    UserError: the run cannot be loaded or predict labels, or a file cannot be
+      read as an image (checked before the run is loaded).
+  """
+  if not paths:
+    raise UserError('give at least one image file')
+  images = np.stack([image_files.read_digit(p, invert=invert) for p in paths])
+  run = load_run(workdir)
+  if not hasattr(run.model, 'decode_w'):
+    raise _unable(run, 'predict labels')
+  probabilities = np.asarray(
+      generation.predict_labels(run.model, run.params, images, key=None))
+  return [Prediction(path, p) for path, p in zip(paths, probabilities)]
+
+
+def write_generated(workdir: str, label: int, *, num: int, out: str,
+                    seed: int = 0) -> list[str]:
+  """Writes ``num`` images of digit ``label`` drawn from WORKDIR's model, and their mean.
+
+  Each image is the Bernoulli mean of p(x|z) for one draw z ~ q(z|w) (JMVAE;
+  CVAE and CMMA draw from p(z|w)); ``mean.png`` is their average.
+
+  Args:
+    workdir: a trained run that generates from labels.
+    label: the digit, 0..9.
+    num: how many images.
+    out: the directory to write sample_000.png, ... and mean.png into.
+    seed: seed of the draws.
+
+  Returns:
+    The paths written, the samples first and mean.png last.
+
+  Raises:
+    UserError: a bad label or count, an unusable run or output directory.
+  """
+  if not 0 <= label < 10:
+    raise UserError(f'--label must be a digit 0..9, got {label}')
+  if num < 1:
+    raise UserError(f'--num must be >= 1, got {num}')
+  run = load_run(workdir)
+  if not (hasattr(run.model, 'encode_w')
+          or hasattr(run.model, 'conditional_prior')):
+    raise _unable(run, 'generate images from labels')
+  means = generation.generate_images(
+      run.model, run.params, np.array([label], np.int32),
+      key=jax.random.key(seed), num_samples=num).means
+  images = np.asarray(means)[:, 0]
+  try:
+    os.makedirs(out, exist_ok=True)
+  except OSError as error:
+    raise UserError(f'cannot create --out={out} ({error.strerror}); choose a '
+                    'directory you can write to') from error
+  paths = [image_files.write_digit(os.path.join(out, f'sample_{i:03d}.png'), x)
+           for i, x in enumerate(images)]
+  paths.append(image_files.write_digit(os.path.join(out, 'mean.png'),
+                                       images.mean(axis=0)))
+  return paths

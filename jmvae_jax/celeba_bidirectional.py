@@ -1,0 +1,189 @@
+"""Face files -> attributes and attributes -> face files with a trained CelebA run.
+
+The CelebA directions of ``python -m experiments.generate`` (Sec. 4.4.3):
+``predict_attribute_files`` reads each face as in training and predicts its 40
+attributes through q(z|x) and p(w|z); ``write_faces`` draws z ~ q(z|w) for an
+attribute vector and writes the faces p(x|z) gives, and their mean, as PNGs.
+Attributes the user does not set keep their average over the run's training
+faces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+
+import jax
+import numpy as np
+
+from jmvae_jax import celeba_generation, celeba_models, celeba_train, face_files
+from jmvae_jax.celeba_restore import CelebARun, load_celeba_run
+from jmvae_jax.data.celeba import ATTRIBUTE_NAMES
+from jmvae_jax.errors import UserError
+
+_BY_LOWER_NAME = {name.lower(): name for name in ATTRIBUTE_NAMES}
+
+
+@dataclasses.dataclass(frozen=True)
+class AttributePrediction:
+  """The predicted attributes of one face image.
+
+  Attributes:
+    path: the file.
+    probabilities: P(attribute present) [40], in ``ATTRIBUTE_NAMES`` order.
+  """
+
+  path: str
+  probabilities: np.ndarray
+
+  def describe(self) -> str:
+    """The file, then one line per attribute: its name, probability, yes/no."""
+    lines = [f'{self.path}:']
+    for name, p in zip(ATTRIBUTE_NAMES, self.probabilities):
+      lines.append(f'  {name:<20} {p:.3f}  {"yes" if p > 0.5 else "no"}')
+    return '\n'.join(lines)
+
+
+def canonical_name(name: str) -> str:
+  """CelebA's spelling of an attribute name given in any case.
+
+  Raises:
+    UserError: not one of the 40 names; the message suggests the closest.
+  """
+  canonical = _BY_LOWER_NAME.get(name.strip().lower())
+  if canonical is None:
+    close = difflib.get_close_matches(name.strip().lower(), _BY_LOWER_NAME,
+                                      n=1, cutoff=0.6)
+    hint = f'did you mean {_BY_LOWER_NAME[close[0]]}? ' if close else ''
+    raise UserError(f'unknown attribute {name!r}; {hint}CelebA\'s 40 are '
+                    f'{", ".join(ATTRIBUTE_NAMES)}')
+  return canonical
+
+
+def parse_attribute_values(specs: Sequence[str]) -> dict[str, float]:
+  """['Smiling=1', 'male=-1'] -> {'Smiling': 1.0, 'Male': -1.0}.
+
+  Values lie in [-1, 1]: 1 present, -1 absent, between for less certain.
+
+  Raises:
+    UserError: an item that is not NAME=VALUE, an unknown name, a name given
+      twice, or a value that is not a number in [-1, 1].
+  """
+  values: dict[str, float] = {}
+  for spec in specs:
+    name, sep, text = spec.partition('=')
+    if not sep:
+      raise UserError(f'--attributes item {spec!r} is not NAME=VALUE, e.g. '
+                      'Smiling=1,Male=-1')
+    name = canonical_name(name)
+    try:
+      value = float(text)
+    except ValueError:
+      value = float('nan')
+    if not -1 <= value <= 1:
+      raise UserError(f'--attributes {name}={text.strip()!r}: give a number '
+                      'in [-1, 1] (1 present, -1 absent)')
+    if name in values:
+      raise UserError(f'--attributes sets {name} twice')
+    values[name] = value
+  return values
+
+
+def attribute_vector(values: Mapping[str, float],
+                     base: np.ndarray) -> np.ndarray:
+  """``base`` [40] with the named attributes set: float32 [40].
+
+  Raises:
+    UserError: an unknown name.
+  """
+  vector = np.array(base, np.float32, copy=True)
+  for name, value in values.items():
+    vector[ATTRIBUTE_NAMES.index(canonical_name(name))] = value
+  return vector
+
+
+def require_jmvae(run: CelebARun, what: str) -> None:
+  """Raises UserError unless ``run`` has the encoders and decoders of JMVAE."""
+  if not isinstance(run.model, celeba_models.ConvJMVAE):
+    raise UserError(f'the run in {run.workdir} is a {run.config.model}, which '
+                    f'cannot {what}; use a JMVAE run (--model=jmvae_gan, '
+                    'jmvae_kl or jmvae_zero)')
+
+
+def predict_attribute_files(workdir: str, paths: Sequence[str], *,
+                            detect: bool = True) -> list[AttributePrediction]:
+  """Predicts the attributes of each face image with WORKDIR's JMVAE.
+
+  Each image is read as in ``face_files.read_face``; its probabilities are
+  those of p(w|z) at the mean of q(z|x) (``celeba_generation.
+  predict_attributes`` without a key).
+
+  Args:
+    workdir: a trained CelebA JMVAE run.
+    paths: image files (PNG, JPG, any size).
+    detect: find and crop the face as in training (else resize the image).
+
+  Returns:
+    One prediction per path, in order.
+
+  Raises:
+    UserError: a file cannot be read or holds no face (checked before the
+      run is loaded), or the run cannot be loaded or predict attributes.
+  """
+  if not paths:
+    raise UserError('give at least one image file')
+  faces = np.stack([face_files.read_face(p, detect=detect) for p in paths])
+  run = load_celeba_run(workdir)
+  require_jmvae(run, 'predict attributes')
+  probabilities = np.asarray(celeba_generation.predict_attributes(
+      run.model, run.variables,
+      celeba_train.standardize(faces, run.stats.pixels), key=None))
+  return [AttributePrediction(p, q) for p, q in zip(paths, probabilities)]
+
+
+def write_faces(workdir: str, attributes: Mapping[str, float], *, num: int,
+                out: str, seed: int = 0) -> list[str]:
+  """Writes ``num`` faces drawn for the given attributes, and their mean.
+
+  The attribute vector is the training faces' average with the given
+  attributes set; each face is the mean of p(x|z) at one z ~ q(z|w), and
+  ``mean.png`` is the average of the faces.
+
+  Args:
+    workdir: a trained CelebA JMVAE run.
+    attributes: name -> value in [-1, 1] (``parse_attribute_values``).
+    num: how many faces.
+    out: the directory to write sample_000.png, ... and mean.png into.
+    seed: seed of the draws.
+
+  Returns:
+    The paths written, the samples first and mean.png last.
+
+  Raises:
+    UserError: an unknown attribute, a bad count, an unusable run or output
+      directory.
+  """
+  if num < 1:
+    raise UserError(f'--num must be >= 1, got {num}')
+  for name in attributes:
+    canonical_name(name)
+  run = load_celeba_run(workdir)
+  require_jmvae(run, 'generate faces from attributes')
+  w = attribute_vector(attributes, run.stats.attribute_mean)
+  generated = celeba_generation.generate_faces(
+      run.model, run.variables, w[None], key=jax.random.key(seed),
+      num_samples=num)
+  faces = np.asarray(celeba_generation.to_pixels(generated.samples[:, 0],
+                                                 run.stats.pixels))
+  try:
+    os.makedirs(out, exist_ok=True)
+  except OSError as error:
+    raise UserError(f'cannot create --out={out} ({error.strerror}); choose a '
+                    'directory you can write to') from error
+  paths = [face_files.write_face(os.path.join(out, f'sample_{i:03d}.png'), x)
+           for i, x in enumerate(faces)]
+  paths.append(face_files.write_face(os.path.join(out, 'mean.png'),
+                                     faces.mean(axis=0)))
+  return paths
