@@ -8,7 +8,6 @@ The two directions of Sec. 3.2 for ``python -m experiments.generate``, on files:
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 
 import jax
@@ -111,14 +110,6 @@ def write_generated(workdir: str, label: int, *, num: int, out: str,
   means = generation.generate_images(
       run.model, run.params, np.array([label], np.int32),
       key=jax.random.key(seed), num_samples=num).means
-  images = np.asarray(means)[:, 0]
-  try:
-    os.makedirs(out, exist_ok=True)
-  except OSError as error:
-    raise UserError(f'cannot create --out={out} ({error.strerror}); choose a '
-                    'directory you can write to') from error
-  paths = [image_files.write_digit(os.path.join(out, f'sample_{i:03d}.png'), x)
-           for i, x in enumerate(images)]
-  paths.append(image_files.write_digit(os.path.join(out, 'mean.png'),
-                                       images.mean(axis=0)))
-  return paths
+  side = image_files.SIDE
+  return image_files.write_samples(
+      out, np.asarray(means)[:, 0].reshape(num, side, side))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 from collections.abc import Mapping, Sequence
 
 import jax
 import numpy as np
 
-from jmvae_jax import celeba_generation, celeba_models, celeba_train, face_files
+from jmvae_jax import (celeba_generation, celeba_models, celeba_train,
+                       face_files, image_files)
 from jmvae_jax.celeba_restore import CelebARun, load_celeba_run
 from jmvae_jax.data.celeba import ATTRIBUTE_NAMES
 from jmvae_jax.errors import UserError
@@ -177,13 +177,4 @@ def write_faces(workdir: str, attributes: Mapping[str, float], *, num: int,
       num_samples=num)
   faces = np.asarray(celeba_generation.to_pixels(generated.samples[:, 0],
                                                  run.stats.pixels))
-  try:
-    os.makedirs(out, exist_ok=True)
-  except OSError as error:
-    raise UserError(f'cannot create --out={out} ({error.strerror}); choose a '
-                    'directory you can write to') from error
-  paths = [face_files.write_face(os.path.join(out, f'sample_{i:03d}.png'), x)
-           for i, x in enumerate(faces)]
-  paths.append(face_files.write_face(os.path.join(out, 'mean.png'),
-                                     faces.mean(axis=0)))
-  return paths
+  return image_files.write_samples(out, faces)

@@ -27,7 +27,6 @@ import time
 from typing import Any, Callable
 
 import jax
-import numpy as np
 
 from jmvae_jax import evaluation, parallel, train
 from jmvae_jax.checkpoints import Checkpoints

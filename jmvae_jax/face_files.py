@@ -74,19 +74,3 @@ def read_face(path: str | os.PathLike, *, detect: bool = True) -> np.ndarray:
         'image that is already a face crop without detection (detect=False, '
         '--nodetect_faces)')
   return np.rint(face * 255).astype(np.uint8)
-
-
-def write_face(path: str | os.PathLike, image: np.ndarray) -> str:
-  """Writes RGB [H, W, 3] in [0, 1] as an 8-bit image (format by extension).
-
-  Returns:
-    ``path``.
-
-  Raises:
-    UserError: OpenCV cannot write there.
-  """
-  path = os.fspath(path)
-  pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-  if not cv2.imwrite(path, cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)):
-    raise UserError(f'cannot write {path}; choose a writable --out directory')
-  return path

@@ -42,8 +42,10 @@ def read_digit(path: str | os.PathLike, *, invert: bool = False) -> np.ndarray:
   return 1 - grey if invert else grey
 
 
-def write_digit(path: str | os.PathLike, image: np.ndarray) -> str:
-  """Writes grey levels [784] in [0, 1] as a 28 x 28 8-bit image (by extension).
+def write_image(path: str | os.PathLike, image: np.ndarray) -> str:
+  """Writes grey [H, W] or RGB [H, W, 3] levels in [0, 1] as an 8-bit image.
+
+  The format follows the extension (PNG, JPG, ...).
 
   Returns:
     ``path``.
@@ -53,6 +55,28 @@ def write_digit(path: str | os.PathLike, image: np.ndarray) -> str:
   """
   path = os.fspath(path)
   pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-  if not cv2.imwrite(path, pixels.reshape(SIDE, SIDE)):
+  if pixels.ndim == 3:
+    pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+  if not cv2.imwrite(path, pixels):
     raise UserError(f'cannot write {path}; choose a writable --out directory')
   return path
+
+
+def write_samples(out: str | os.PathLike, images: np.ndarray) -> list[str]:
+  """Writes images [N, H, W] or [N, H, W, 3] and their mean as PNGs into out.
+
+  Returns:
+    The paths: ``out/sample_000.png``, ... then ``out/mean.png``.
+
+  Raises:
+    UserError: out cannot be created or written.
+  """
+  try:
+    os.makedirs(out, exist_ok=True)
+  except OSError as error:
+    raise UserError(f'cannot create --out={out} ({error.strerror}); choose a '
+                    'directory you can write to') from error
+  paths = [write_image(os.path.join(out, f'sample_{i:03d}.png'), image)
+           for i, image in enumerate(images)]
+  paths.append(write_image(os.path.join(out, 'mean.png'), images.mean(axis=0)))
+  return paths

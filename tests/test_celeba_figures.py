@@ -21,7 +21,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from jmvae_jax import (celeba_bidirectional, celeba_experiment,
                        celeba_figures, celeba_generation, celeba_models,
                        celeba_stats, celeba_train, face_files, figures,
-                       plotting)
+                       image_files, plotting)
 from jmvae_jax.celeba_config import CelebAConfig
 from jmvae_jax.celeba_restore import load_celeba_run
 from jmvae_jax.config import Config
@@ -160,11 +160,11 @@ def test_face_files_are_preprocessed_as_the_training_faces(tiny):
 def test_face_files_round_trip_without_detection(tmp_path):
   rng = np.random.default_rng(2)
   face = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
-  path = face_files.write_face(tmp_path / 'face.png', face / 255.0)
+  path = image_files.write_image(tmp_path / 'face.png', face / 255.0)
   np.testing.assert_array_equal(face_files.read_face(path, detect=False), face)
   wide = np.concatenate([np.zeros((64, 32, 3)), face / 255.0,
                          np.ones((64, 32, 3))], axis=1)  # [64, 128, 3]
-  face_files.write_face(tmp_path / 'wide.png', wide)
+  image_files.write_image(tmp_path / 'wide.png', wide)
   np.testing.assert_array_equal(
       face_files.read_face(tmp_path / 'wide.png', detect=False), face)
   (tmp_path / 'text.jpg').write_text('not an image')

@@ -132,7 +132,7 @@ def test_latent_means_use_the_richest_encoder():
 def test_image_files_round_trip_any_size_and_refuse_non_images(tmp_path):
   digit = np.zeros(784, np.float32)
   digit[10 * 28:12 * 28] = 1.0  # Two white rows.
-  path = image_files.write_digit(tmp_path / 'digit.png', digit)
+  path = image_files.write_image(tmp_path / 'digit.png', digit.reshape(28, 28))
   np.testing.assert_array_equal(image_files.read_digit(path), digit)
   np.testing.assert_array_equal(image_files.read_digit(path, invert=True),
                                 1 - digit)
