@@ -8,8 +8,6 @@ messages, and the closed forms the functions implement.
 import dataclasses
 import os
 import shutil
-import subprocess
-import sys
 
 import cv2
 import jax
@@ -28,9 +26,9 @@ from jmvae_jax.config import Config
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
 from jmvae_jax.restore import load_run
+from tests.binaries import assert_one_line_error, run_module
 from tests.celeba_fixture import TINY_RUN, fixture_faces
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Fixture files 000001.jpg, 000003.jpg, ... 000019.jpg are the ten faces.
 FACE_FILES = [f'{2 * i + 1:06d}.jpg' for i in range(10)]
 SMALL_FACE_FILE = '000002.jpg'  # A face under 0.4 of the height.
@@ -83,17 +81,6 @@ def _face_stds(path, panels, cell, label_width):
         stds.append(grey[y + 6:y + cell - 6, x + 6:x + cell - 6].std())
     left += margin + cell * cols
   return stds
-
-
-def _run(module, *flags):
-  return subprocess.run([sys.executable, '-m', module, *flags], cwd=ROOT,
-                        capture_output=True, text=True, timeout=300)
-
-
-def _assert_one_line_error(result, start):
-  assert result.returncode != 0
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith(start), result.stderr
 
 
 # Closed forms and preprocessing, without a trained run.
@@ -296,7 +283,7 @@ def test_generate_binary_predicts_attributes_and_writes_faces(tiny, tmp_path):
   workdir, _, image_dir = tiny
   files = [str(image_dir / n) for n in FACE_FILES[:2]]
   out = tmp_path / 'faces'
-  result = _run('experiments.generate', f'--workdir={workdir}',
+  result = run_module('experiments.generate', f'--workdir={workdir}',
                 f'--images={",".join(files)}',
                 '--attributes=smiling=1,Male=-1', '--num=3', f'--out={out}')
   assert result.returncode == 0, result.stderr
@@ -329,8 +316,8 @@ def test_generate_binary_predicts_attributes_and_writes_faces(tiny, tmp_path):
 def test_generate_binary_refuses_bad_requests_in_one_line(tiny, flags,
                                                           message):
   workdir, _, _ = tiny
-  _assert_one_line_error(
-      _run('experiments.generate', f'--workdir={workdir}', *flags), message)
+  assert_one_line_error(
+      run_module('experiments.generate', f'--workdir={workdir}', *flags), message)
 
 
 def test_figures_binary_writes_celeba_figures(tiny, tmp_path):
@@ -338,11 +325,11 @@ def test_figures_binary_writes_celeba_figures(tiny, tmp_path):
   copy = tmp_path / 'run'
   shutil.copytree(workdir, copy)
   shutil.rmtree(copy / 'figures', ignore_errors=True)
-  result = _run('experiments.figures', f'--workdir={copy}',
+  result = run_module('experiments.figures', f'--workdir={copy}',
                 f'--faces={image_dir / FACE_FILES[0]}', '--num_samples=2')
   assert result.returncode == 0, result.stderr
   assert sorted(os.listdir(copy / 'figures')) == sorted(
       [celeba_figures.FIG4, celeba_figures.FIG5, figures.CURVES])
-  _assert_one_line_error(
-      _run('experiments.figures', f'--workdir={copy}', '--embedding=pca'),
+  assert_one_line_error(
+      run_module('experiments.figures', f'--workdir={copy}', '--embedding=pca'),
       'error: CelebA runs take no --embedding')

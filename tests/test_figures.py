@@ -5,8 +5,6 @@ import gzip
 import json
 import os
 import pickle
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -18,9 +16,9 @@ from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
 from jmvae_jax.experiment import train_and_evaluate
 from jmvae_jax.restore import load_run
+from tests.binaries import assert_one_line_error, run_module
 from tests.synthetic import labelled_blobs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = Config(model='jmvae_kl', epochs=2, warmup_epochs=1, batch_size=50,
               latent_dim=4, hidden_width=32, eval_k=2, eval_prior_samples=4,
               eval_batch_size=50, eval_chunk_size=2)
@@ -75,17 +73,6 @@ def _grid_boxes(panels, rows, cols):
   height = 50 * rows + 75
   return [((50 * cols + 25) * i + 25, height - 5 - 50 * rows, 50 * cols,
            50 * rows) for i in range(panels)]
-
-
-def _run(module, *flags):
-  return subprocess.run([sys.executable, '-m', module, *flags], cwd=ROOT,
-                        capture_output=True, text=True, timeout=300)
-
-
-def _assert_one_line_error(result, start):
-  assert result.returncode != 0
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith(start), result.stderr
 
 
 def test_figures_have_their_sizes_and_are_not_blank(tiny):
@@ -201,15 +188,15 @@ def test_incomplete_workdirs_are_refused_with_their_reason(tiny, tmp_path):
 
 def test_figures_binary_writes_pngs(tiny):
   root, _, data_dir = tiny
-  result = _run('experiments.figures', f'--workdir={root / "cvae"}',
+  result = run_module('experiments.figures', f'--workdir={root / "cvae"}',
                 f'--compare={root / "jmvae_kl"}', f'--data_dir={data_dir}',
                 *(f'--{name}={value}' for name, value in SMALL.items()))
   assert result.returncode == 0, result.stderr
   written = sorted(os.listdir(root / 'cvae' / 'figures'))
   assert written == sorted([figures.FIG3, figures.FIG7, figures.CURVES])
   assert f'skipped {figures.FIG6}' in result.stdout
-  _assert_one_line_error(
-      _run('experiments.figures', f'--workdir={root / "cvae"}',
+  assert_one_line_error(
+      run_module('experiments.figures', f'--workdir={root / "cvae"}',
            '--faces=face.jpg'), 'error: MNIST runs take no --faces')
 
 
@@ -222,7 +209,7 @@ def test_generate_binary_classifies_files_and_writes_samples(tiny, tmp_path):
     cv2.imwrite(str(path), cv2.resize(image, size))
     files.append(str(path))
   out = tmp_path / 'sevens'
-  result = _run('experiments.generate', f'--workdir={root / "jmvae_kl"}',
+  result = run_module('experiments.generate', f'--workdir={root / "jmvae_kl"}',
                 f'--images={",".join(files)}', '--label=7', '--num=4',
                 f'--out={out}')
   assert result.returncode == 0, result.stderr
@@ -242,16 +229,16 @@ def test_generate_binary_reports_an_unreadable_file_in_one_line(tiny,
   root, _, _ = tiny
   bad = tmp_path / 'bad.png'
   bad.write_text('not an image')
-  result = _run('experiments.generate', f'--workdir={root / "jmvae_kl"}',
+  result = run_module('experiments.generate', f'--workdir={root / "jmvae_kl"}',
                 f'--images={bad}')
-  _assert_one_line_error(result, f'error: {bad}: cannot be read as an image')
+  assert_one_line_error(result, f'error: {bad}: cannot be read as an image')
 
 
 def test_generate_binary_refuses_celeba_flags_in_one_line(tiny):
   root, _, _ = tiny
-  result = _run('experiments.generate', f'--workdir={root / "jmvae_kl"}',
+  result = run_module('experiments.generate', f'--workdir={root / "jmvae_kl"}',
                 '--attributes=Smiling=1')
-  _assert_one_line_error(result, 'error: MNIST runs take no --attributes')
+  assert_one_line_error(result, 'error: MNIST runs take no --attributes')
 
 
 @pytest.mark.parametrize('call, message', [
