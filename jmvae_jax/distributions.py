@@ -46,6 +46,21 @@ def standard_normal_log_prob(z: ArrayLike) -> jax.Array:
   return -0.5 * jnp.sum(_LOG_2PI + jnp.square(z), axis=-1)
 
 
+def softplus(x: ArrayLike) -> jax.Array:
+  """log(1 + exp(x)), elementwise, stable for any x; its gradient is sigmoid(x).
+
+  Written as relu(x) + log1p(exp(-|x|)), with relu(x) = (x + |x|) / 2 so that the
+  gradient at exactly 0 is 1/2. Same values as ``jax.nn.softplus`` (which is
+  ``logaddexp(x, 0)``) to float32 rounding, but XLA's CPU backend evaluates it
+  about four times faster and fuses it into the producing matmul, which makes
+  the Bernoulli log-likelihood of a [25000, 784] decoder output about 15%
+  cheaper (``benchmarks/results_throughput.md``).
+  """
+  x = jnp.asarray(x)
+  magnitude = jnp.abs(x)
+  return 0.5 * (x + magnitude) + jnp.log1p(jnp.exp(-magnitude))
+
+
 def bernoulli_log_prob(x: ArrayLike, logits: ArrayLike) -> jax.Array:
   """log Bernoulli(x; sigmoid(logits)), summed over the last axis.
 
@@ -59,7 +74,7 @@ def bernoulli_log_prob(x: ArrayLike, logits: ArrayLike) -> jax.Array:
   """
   x, logits = jnp.asarray(x), jnp.asarray(logits)
   # x * log_sigmoid(l) + (1 - x) * log_sigmoid(-l), written in the stable form.
-  return jnp.sum(x * logits - jax.nn.softplus(logits), axis=-1)
+  return jnp.sum(x * logits - softplus(logits), axis=-1)
 
 
 def categorical_log_prob(one_hot: ArrayLike, logits: ArrayLike) -> jax.Array:

@@ -32,6 +32,19 @@ def test_standard_normal_log_prob_matches_scipy(rng):
                              expected, rtol=1e-5, atol=1e-5)
 
 
+def test_softplus_matches_float64_reference_and_its_gradient_is_sigmoid(rng):
+  x = np.concatenate([rng.normal(size=200) * 30, [0.0, -0.0, 1e-30, -1e-30,
+                                                  88.0, -88.0, 1e4, -1e4]])
+  x = x.astype(np.float32)
+  reference = np.logaddexp(0.0, x.astype(np.float64))
+  got = jax.jit(distributions.softplus)(x)
+  np.testing.assert_allclose(got, reference, rtol=2e-7, atol=2e-7)
+  gradient = jax.jit(jax.vmap(jax.grad(distributions.softplus)))(x)
+  np.testing.assert_allclose(gradient, special.expit(x.astype(np.float64)),
+                             rtol=1e-6, atol=1e-7)
+  assert float(jax.grad(distributions.softplus)(0.0)) == 0.5
+
+
 def test_bernoulli_log_prob_matches_scipy(rng):
   logits = rng.normal(size=(5, 30)).astype(np.float32) * 5
   x = (rng.uniform(size=(5, 30)) < 0.5).astype(np.float32)
