@@ -233,6 +233,16 @@ def step_matmuls(params: Any, batch: int) -> list[tuple[int, int, int]]:
   return products
 
 
+def decoder_matmuls(params: Any, rows: int) -> list[tuple[int, int, int]]:
+  """(m, k, n) of every decoder product on ``rows`` latent draws at once.
+
+  An importance-weighted bound spends nearly all its FLOPs decoding its draws:
+  ``chunk_size * batch`` rows per scan step through every decoder layer.
+  """
+  return [(rows, fan_in, fan_out)
+          for path, fan_in, fan_out in dense_layers(params) if 'decoder' in path]
+
+
 def matmul_flops(products: Iterable[tuple[int, int, int]]) -> float:
   return float(sum(2 * m * k * n for m, k, n in products))
 

@@ -126,7 +126,10 @@ _MATMUL_RATES: dict[tuple[int, int, int], float] = {}
 
 def cached_matmul_rate(m: int, k: int, n: int) -> float:
   if (m, k, n) not in _MATMUL_RATES:
-    _MATMUL_RATES[(m, k, n)] = bench_util.matmul_rate(m, k, n)
+    # 50 products per call for a train step's small shapes; a few for the
+    # evaluation's [25000, 512] operands, so that the stack stays ~200 MB.
+    stack = int(min(50, max(2, 5e7 // (m * max(k, n)))))
+    _MATMUL_RATES[(m, k, n)] = bench_util.matmul_rate(m, k, n, stack=stack)
   return _MATMUL_RATES[(m, k, n)]
 
 
@@ -210,10 +213,11 @@ def eval_flops(bounds: Any, model: Any, params: Any, x: np.ndarray,
 
 def time_evaluation(run: dict[str, Any], data: mnist.LabelledImages, n: int,
                     ks: list[int], rounds: int, peak: float, peak_size: int,
-                    args: argparse.Namespace) -> tuple[list[list[Any]], list[list[Any]]] | None:
-  """Per-bound and together-vs-separate rows for every k; None without bounds.py.
+                    args: argparse.Namespace) -> tuple[Any, ...] | None:
+  """Per-bound rows, together-vs-separate rows and the decoder roofline.
 
-  Each round times, on the same ``n`` test examples (batches of
+  Returns (bound rows, ratio rows, (decoder products, their GFLOP/s)) over
+  every k, or None when ``jmvae_jax.bounds`` does not import. Each round times, on the same ``n`` test examples (batches of
   ``eval_batch_size``): ``evaluate_bounds`` (the five sharing draws) and the
   five single-bound functions one after the other. Rounds alternate which goes
   first, so drift hits both alike; the ratio is taken within each round.
@@ -229,6 +233,10 @@ def time_evaluation(run: dict[str, Any], data: mnist.LabelledImages, n: int,
   x_all = mnist.binarize_once(data.test_images[:n])
   w_all = np.eye(10, dtype=np.float32)[data.test_labels[:n]]
   key = jax.random.key(0)
+  decoder_products = bench_util.decoder_matmuls(
+      params, config.eval_chunk_size * batch)
+  decoder_rate = (bench_util.matmul_flops(decoder_products) / 1e9
+                  / shape_roofline_seconds(decoder_products))
   bound_rows, ratio_rows = [], []
   for k in ks:
     fns = bound_functions(bounds, k, config.eval_prior_samples,
@@ -278,19 +286,21 @@ def time_evaluation(run: dict[str, Any], data: mnist.LabelledImages, n: int,
       bound_rows.append([
           name if name != TOGETHER else f'{TOGETHER} (all 5)', k, n / best,
           best / n * 1e3, flops[name] / batch / 1e9, gflops, gflops / peak,
-          first_call[name]])
+          gflops / decoder_rate, first_call[name]])
     separate_best = sum(min(seconds[name]) for name in BOUND_NAMES)
     separate_flops = sum(flops[name] for name in BOUND_NAMES)
     gflops = separate_flops * batches / separate_best / 1e9
     bound_rows.append([
         'the five separately (sum)', k, n / separate_best,
         separate_best / n * 1e3, separate_flops / batch / 1e9, gflops,
-        gflops / peak, sum(first_call[name] for name in BOUND_NAMES)])
-  return bound_rows, ratio_rows
+        gflops / peak, gflops / decoder_rate,
+        sum(first_call[name] for name in BOUND_NAMES)])
+  return bound_rows, ratio_rows, (decoder_products, decoder_rate)
 
 
 EVAL_HEADER = ['bound', 'k', 'examples/s', 'ms/example', 'XLA GFLOP/example',
-               'GFLOP/s', 'frac of peak', 'first call s']
+               'GFLOP/s', 'frac of peak', 'frac of decoder roofline',
+               'first call s']
 def together_summary(ratio_rows: list[list[Any]], bound_rows: list[list[Any]],
                      max_cores: float) -> str:
   """Median together/separately time ratio per k, and the 10k-image projection."""
@@ -390,8 +400,11 @@ def main() -> None:
     evaluation = time_evaluation(kl_run, data, args.eval_n, ks, args.eval_rounds,
                                  peak, sizes[-1], args)
     if evaluation:
-      bound_rows, ratio_rows = evaluation
+      bound_rows, ratio_rows, (decoder_products, decoder_rate) = evaluation
       config = kl_run['config']
+      decoder_shapes = ', '.join(
+          f'{"x".join(map(str, shape))} {_MATMUL_RATES[shape]:.0f}'
+          for shape in dict.fromkeys(decoder_products))
       sections.append(
           f'## Evaluation ({kl_run["model"]} after the timed training, '
           f'{args.eval_n} test examples, batch {config.eval_batch_size}, '
@@ -400,8 +413,12 @@ def main() -> None:
           + bench_util.format_table(EVAL_HEADER, bound_rows)
           + '\n\nXLA GFLOP/example: cost analysis of one batch / batch size. '
           'GFLOP/s and frac of peak: those FLOPs over the best time, against '
-          'the square-matmul peak above. first call s: the first batch, '
-          'compilation included.')
+          'the square-matmul peak above. frac of decoder roofline: GFLOP/s '
+          'over the rate of the decoders\' products on one scan step\'s '
+          f'{config.eval_chunk_size * config.eval_batch_size} draws, each '
+          f'timed alone ({decoder_rate:.0f} GFLOP/s overall; m x k x n '
+          f'GFLOP/s: {decoder_shapes}), which carry nearly all of a bound\'s '
+          'FLOPs. first call s: the first batch, compilation included.')
       sections.append(
           '## All five bounds together (`bounds.evaluate_bounds`) vs the five '
           'single-bound functions one after the other\n\n'

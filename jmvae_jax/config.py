@@ -38,7 +38,11 @@ class Config:
     eval_k: importance samples per test example for the bounds.
     eval_prior_samples: prior samples for log p(w) in the multiple conditional bound.
     eval_batch_size: test examples per evaluation batch.
-    eval_chunk_size: importance samples processed at once (bounds memory use).
+    eval_chunk_size: importance samples per scan step of the bounds: memory
+      grows with it, and it never changes the result. 50 (5,000 decoded rows
+      per step at batch 100) keeps the activations near a CPU's caches: on the
+      2-core development machine the five bounds at k=1000 ran 20% faster than
+      with 250. On a GPU, larger chunks (1000 or more) fill the device better.
     data_dir: where MNIST is looked for and cached.
   """
 
@@ -55,7 +59,7 @@ class Config:
   eval_k: int = 1000
   eval_prior_samples: int = 5000
   eval_batch_size: int = 100
-  eval_chunk_size: int = 250
+  eval_chunk_size: int = 50
   data_dir: str = '~/.cache/jmvae_jax'
 
   def __post_init__(self):

@@ -52,9 +52,9 @@ def softplus(x: ArrayLike) -> jax.Array:
   Written as relu(x) + log1p(exp(-|x|)), with relu(x) = (x + |x|) / 2 so that the
   gradient at exactly 0 is 1/2. Same values as ``jax.nn.softplus`` (which is
   ``logaddexp(x, 0)``) to float32 rounding, but XLA's CPU backend evaluates it
-  about four times faster and fuses it into the producing matmul, which makes
-  the Bernoulli log-likelihood of a [25000, 784] decoder output about 15%
-  cheaper (``benchmarks/results_throughput.md``).
+  about four times faster and fuses it into the producing matmul: on the 2-core
+  development machine a decoder pass over 25,000 draws and its Bernoulli
+  log-likelihood took 210 ms instead of 248 ms (202 ms without the softplus).
   """
   x = jnp.asarray(x)
   magnitude = jnp.abs(x)
