@@ -126,8 +126,8 @@ _MATMUL_RATES: dict[tuple[int, int, int], float] = {}
 
 def cached_matmul_rate(m: int, k: int, n: int) -> float:
   if (m, k, n) not in _MATMUL_RATES:
-    # 50 products per call for a train step's small shapes; a few for the
-    # evaluation's [25000, 512] operands, so that the stack stays ~200 MB.
+    # 50 products per call for a train step's small shapes, fewer for the
+    # evaluation's thousands of rows: the stacked operands stay under ~200 MB.
     stack = int(min(50, max(2, 5e7 // (m * max(k, n)))))
     _MATMUL_RATES[(m, k, n)] = bench_util.matmul_rate(m, k, n, stack=stack)
   return _MATMUL_RATES[(m, k, n)]
@@ -217,10 +217,11 @@ def time_evaluation(run: dict[str, Any], data: mnist.LabelledImages, n: int,
   """Per-bound rows, together-vs-separate rows and the decoder roofline.
 
   Returns (bound rows, ratio rows, (decoder products, their GFLOP/s)) over
-  every k, or None when ``jmvae_jax.bounds`` does not import. Each round times, on the same ``n`` test examples (batches of
-  ``eval_batch_size``): ``evaluate_bounds`` (the five sharing draws) and the
-  five single-bound functions one after the other. Rounds alternate which goes
-  first, so drift hits both alike; the ratio is taken within each round.
+  every k, or None when ``jmvae_jax.bounds`` does not import. Each round times,
+  on the same ``n`` test examples (batches of ``eval_batch_size``):
+  ``evaluate_bounds`` (the five sharing draws) and the five single-bound
+  functions one after the other. Rounds alternate which goes first, so drift
+  hits both alike; the ratio is taken within each round.
   """
   try:
     from jmvae_jax import bounds  # pylint: disable=g-import-not-at-top
@@ -301,6 +302,8 @@ def time_evaluation(run: dict[str, Any], data: mnist.LabelledImages, n: int,
 EVAL_HEADER = ['bound', 'k', 'examples/s', 'ms/example', 'XLA GFLOP/example',
                'GFLOP/s', 'frac of peak', 'frac of decoder roofline',
                'first call s']
+
+
 def together_summary(ratio_rows: list[list[Any]], bound_rows: list[list[Any]],
                      max_cores: float) -> str:
   """Median together/separately time ratio per k, and the 10k-image projection."""

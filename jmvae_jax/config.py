@@ -39,10 +39,9 @@ class Config:
     eval_prior_samples: prior samples for log p(w) in the multiple conditional bound.
     eval_batch_size: test examples per evaluation batch.
     eval_chunk_size: importance samples per scan step of the bounds: memory
-      grows with it, and it never changes the result. 50 (5,000 decoded rows
-      per step at batch 100) keeps the activations near a CPU's caches: on the
-      2-core development machine the five bounds at k=1000 ran 20% faster than
-      with 250. On a GPU, larger chunks (1000 or more) fill the device better.
+      grows with it, and it never changes the result. 50 is the fast choice on
+      a CPU; on a GPU, larger chunks fill the device better (see
+      ``jmvae_jax.bounds``).
     data_dir: where MNIST is looked for and cached.
   """
 
