@@ -11,15 +11,11 @@ Runs live in --root/<row>/seed<N>/ and resume; finished runs are skipped.
 
 from __future__ import annotations
 
-import dataclasses
-
 from absl import app, flags, logging
 
 from jmvae_jax import config as config_lib
-from jmvae_jax import tables
+from jmvae_jax import config_flags, tables
 from jmvae_jax.errors import UserError
-
-_DEFAULTS = config_lib.Config()
 
 _ROOT = flags.DEFINE_string('root', 'runs/tables', 'Directory of all runs.')
 _OUT = flags.DEFINE_string('out_dir', None,
@@ -27,18 +23,13 @@ _OUT = flags.DEFINE_string('out_dir', None,
 _ROWS = flags.DEFINE_list('rows', [row.name for row in tables.ROWS],
                           'Rows to run and tabulate.')
 _SEEDS = flags.DEFINE_list('seeds', ['0'], 'Seeds; several give mean ± std.')
-_EPOCHS = flags.DEFINE_integer('epochs', 20, 'Training epochs per run.')
-_WARMUP = flags.DEFINE_integer('warmup_epochs', 10, 'KL warm-up epochs.')
-_PAPER = flags.DEFINE_bool(
-    'paper', False, f'The paper\'s budget: {config_lib.PAPER_EPOCHS} epochs, '
-    f'warm-up {config_lib.PAPER_WARMUP_EPOCHS}.')
-_EVAL_K = flags.DEFINE_integer('eval_k', _DEFAULTS.eval_k,
-                               'Importance samples per test example.')
-_EVAL_PRIOR = flags.DEFINE_integer(
-    'eval_prior_samples', _DEFAULTS.eval_prior_samples,
-    'Prior samples for log p(w).')
-_DATA_DIR = flags.DEFINE_string('data_dir', _DEFAULTS.data_dir,
-                                'Where MNIST is looked for and cached.')
+_PAPER = config_flags.define_preset_flag(
+    'paper', config_lib.PAPER_SETTINGS,
+    'the settings of our Tables 1/3 reproduction (see jmvae_jax.config)')
+# Every run setting but those each row sets, with a shorter default budget.
+_CONFIG_FLAGS = config_flags.define_config_flags(
+    config_lib.Config, skip=('model', 'alpha', 'seed'),
+    defaults={'epochs': 20, 'warmup_epochs': 10})
 _TABLES_ONLY = flags.DEFINE_bool('tables_only', False,
                                  'Only write the tables from finished runs.')
 
@@ -52,12 +43,9 @@ def main(argv):
   try:
     rows = tables.select_rows(tables.MNIST, _ROWS.value)
     seeds = tables.parse_seeds(_SEEDS.value)
-    epochs, warmup = _EPOCHS.value, _WARMUP.value
-    if _PAPER.value:
-      epochs, warmup = config_lib.PAPER_EPOCHS, config_lib.PAPER_WARMUP_EPOCHS
-    base = dataclasses.replace(
-        _DEFAULTS, epochs=epochs, warmup_epochs=warmup, eval_k=_EVAL_K.value,
-        eval_prior_samples=_EVAL_PRIOR.value, data_dir=_DATA_DIR.value)
+    base = config_flags.config_from_flags(
+        config_lib.Config(), _CONFIG_FLAGS,
+        presets=config_lib.PAPER_SETTINGS if _PAPER.value else None)
     tables.reproduce(tables.MNIST, base, rows, seeds, root=_ROOT.value,
                      out_dir=_OUT.value or _ROOT.value,
                      tables_only=_TABLES_ONLY.value)

@@ -4,7 +4,9 @@ A run owns a working directory:
 
   WORKDIR/config.json      the resolved Config
   WORKDIR/checkpoints/N/   orbax checkpoints of the whole TrainState after epoch N
-  WORKDIR/metrics.jsonl    one JSON line per epoch: every loss term, speed
+  WORKDIR/metrics.jsonl    one JSON line per epoch: every loss term, speed, and
+                           every config.curve_every epochs the learning-curve
+                           bounds ('curve_*')
   WORKDIR/results.json     test metrics after the last epoch
 
 Re-running with the same WORKDIR resumes from the newest checkpoint; because every
@@ -35,7 +37,7 @@ from jmvae_jax.data import mnist
 from jmvae_jax.workdir import (keep_metrics_up_to, prepare_workdir,
                                write_json_atomically)
 
-_TEST_STREAM = 3
+_TEST_STREAM, _CURVE_STREAM = 3, 4
 
 
 def _ignore(_: str) -> None:
@@ -46,7 +48,7 @@ def _epoch_line(config: Config, epoch: int, metrics: dict[str, float],
                 seconds: float, remaining_epochs: int) -> str:
   images_per_s = metrics['images'] / seconds
   terms = ' '.join(f'{name} {metrics[name]:.2f}' for name in sorted(metrics)
-                   if name.startswith(('recon_', 'kl_')))
+                   if name.startswith(('recon_', 'kl_', 'curve_')))
   return (f'epoch {epoch}/{config.epochs}  loss {metrics["loss"]:.2f}  {terms}  '
           f'{seconds:.1f}s ({images_per_s:.0f} img/s)  '
           f'ETA {evaluation.format_duration(seconds * remaining_epochs)}')
@@ -81,7 +83,8 @@ def train_and_evaluate(config: Config, workdir: str, *,
   if not main_process:
     log = _ignore
   if data is None:
-    data = mnist.load_mnist(os.path.expanduser(config.data_dir))
+    data = mnist.load_mnist(os.path.expanduser(config.data_dir),
+                            num_train=config.train_examples)
   log(f'data: {data.source}: {len(data.train_labels)} training and '
       f'{len(data.test_labels)} test images on {mesh.size} device(s) in '
       f'{jax.process_count()} process(es)')
@@ -103,6 +106,7 @@ def train_and_evaluate(config: Config, workdir: str, *,
       (data.train_images, data.train_labels), mesh)
   images_per_epoch = (len(data.train_labels) // config.batch_size
                       * config.batch_size)
+  test_images = mnist.binarize_once(data.test_images)
   while int(state.epoch) < config.epochs:
     start = time.perf_counter()
     state, metrics = train_epoch(state, images, labels)
@@ -111,6 +115,11 @@ def train_and_evaluate(config: Config, workdir: str, *,
     record = {name: float(value) for name, value in metrics.items()}
     record.update(epoch=epoch, seconds=seconds, images=images_per_epoch,
                   images_per_second=images_per_epoch / seconds)
+    if config.curve_every and (epoch % config.curve_every == 0
+                               or epoch == config.epochs):
+      record.update(evaluation.curve_bounds(
+          model, state.params, test_images, data.test_labels, config=config,
+          mesh=mesh, key=jax.random.fold_in(state.key, _CURVE_STREAM)))
     if main_process:
       with open(metrics_path, 'a') as f:
         f.write(json.dumps(record, sort_keys=True) + '\n')
@@ -118,7 +127,6 @@ def train_and_evaluate(config: Config, workdir: str, *,
     log(_epoch_line(config, epoch, record, seconds, config.epochs - epoch))
   checkpoints.close()
 
-  test_images = mnist.binarize_once(data.test_images)
   start = time.perf_counter()
   test_metrics = evaluation.evaluate(
       model, state.params, test_images, data.test_labels, config=config,

@@ -127,7 +127,8 @@ class TableSet:
 
 MNIST = TableSet(
     ROWS, TABLES, PAPER, train_and_evaluate,
-    budget_fields=('epochs', 'warmup_epochs', 'eval_k', 'eval_prior_samples'),
+    budget_fields=('epochs', 'warmup_epochs', 'train_examples', 'grad_clip_norm',
+                   'adam_eps', 'decoder_layers', 'eval_k', 'eval_prior_samples'),
     paper_budget='Paper: 500 epochs, warm-up 200, k=1000, 5000 prior samples.')
 ROWS_BY_NAME = MNIST.rows_by_name
 

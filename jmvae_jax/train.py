@@ -49,8 +49,12 @@ class TrainState:
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
-  """Adam with the configured learning rate (the paper: 1e-3)."""
-  return optax.adam(config.learning_rate)
+  """Adam (the paper: learning rate 1e-3), after clipping the gradient's global
+  norm to config.grad_clip_norm when that is positive."""
+  adam = optax.adam(config.learning_rate, eps=config.adam_eps)
+  if config.grad_clip_norm > 0:
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)
+  return adam
 
 
 def init_state(model: Any, config: Config) -> TrainState:

@@ -8,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from jmvae_jax import train
+from jmvae_jax import evaluation, experiment, parallel, train
+from jmvae_jax.data import mnist
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
@@ -103,10 +104,36 @@ def test_other_architecture_in_workdir_is_refused(tmp_path, data):
     ({'alpha': -0.5}, 'alpha must be a finite number >= 0'),
     ({'model': 'cmvae'}, "unknown --model='cmvae'"),
     ({'epochs': 0}, 'epochs must be >= 1'),
+    ({'grad_clip_norm': -1.0}, 'grad_clip_norm must be a finite number >= 0'),
+    ({'decoder_layers': 0}, 'decoder_layers must be >= 1'),
+    ({'batch_size': 600, 'train_examples': 500},
+     'batch_size=600 is larger than the training set'),
 ])
 def test_bad_settings_are_refused(changes, message):
   with pytest.raises(UserError, match=message):
     dataclasses.replace(TINY, **changes)
+
+
+def test_learning_curve_is_recorded_every_n_epochs_and_at_the_end(tmp_path,
+                                                                   data):
+  config = dataclasses.replace(TINY, epochs=3, curve_every=2, curve_k=3,
+                               curve_examples=40)
+  train_and_evaluate(config, str(tmp_path), data=data, log=lambda _: None)
+  lines = [json.loads(l)
+           for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  with_curve = [l['epoch'] for l in lines if 'curve_joint' in l]
+  assert with_curve == [2, 3]
+  assert {'curve_marginal_multiple', 'curve_marginal_single', 'curve_joint',
+          'curve_conditional_multiple', 'curve_test_elbo'} <= set(lines[-1])
+  # The recorded value is the final model's bound on the first 40 test images.
+  state = _final_state(config, str(tmp_path))
+  again = evaluation.curve_bounds(
+      config.build_model(), state.params,
+      mnist.binarize_once(data.test_images), data.test_labels, config=config,
+      mesh=parallel.make_data_mesh(),
+      key=jax.random.fold_in(state.key, experiment._CURVE_STREAM))
+  assert again['curve_joint'] == pytest.approx(lines[-1]['curve_joint'],
+                                               rel=1e-6)
 
 
 def test_unwritable_workdir_is_refused(tmp_path, data):

