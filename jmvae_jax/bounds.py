@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jmvae_jax import distributions
+from jmvae_jax import distributions, inputs
 from jmvae_jax.distributions import DiagGaussian
 
 # Any object with the methods listed in jmvae_jax.models' docstring; a frozen
@@ -63,10 +63,8 @@ def _check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
 
 
 def _check_sizes(k: int, chunk_size: int | None) -> None:
-  if k < 1:
-    raise ValueError(f'the number of samples k must be positive, got {k}')
-  if chunk_size is not None and chunk_size < 1:
-    raise ValueError(f'chunk_size must be positive or None, got {chunk_size}')
+  inputs.check_count('k (the number of importance samples)', k)
+  inputs.check_count('chunk_size', chunk_size, allow_none=True)
 
 
 def _log_likelihood(
@@ -244,6 +242,8 @@ def iw_prior_marginal(
     inequality), consistent as k grows.
   """
   _check_choice('modality', modality, ('x', 'w'))
+  _check_sizes(k, chunk_size)
+  inputs.check_modality(model, modality, value)
   value = jnp.asarray(value)
 
   def log_weights(z: jax.Array) -> dict[str, jax.Array]:
@@ -298,6 +298,8 @@ def iw_marginal(
   _check_choice('proposal', proposal, ('multiple', 'single'))
   if proposal == 'multiple' and w is None:
     raise ValueError("proposal='multiple' samples q(z|x,w), so it needs w")
+  _check_sizes(k, chunk_size)
+  inputs.check_observations(model, x, w)
   encoder = 'xw' if proposal == 'multiple' else 'x'
   return _encoder_bounds(model, params, x, w, encoder=encoder, targets=('x',),
                          key=key, k=k, chunk_size=chunk_size)['x']
@@ -331,6 +333,8 @@ def iw_joint(
   Returns:
     Shape [B], float32.
   """
+  _check_sizes(k, chunk_size)
+  inputs.check_observations(model, x, w)
   return _encoder_bounds(model, params, x, w, encoder='xw', targets=('xw',),
                          key=key, k=k, chunk_size=chunk_size)['xw']
 
@@ -413,6 +417,9 @@ def iw_conditional(
   """
   _check_choice('proposal', proposal, ('multiple', 'single'))
   _check_choice('given', given, ('x', 'w'))
+  _check_sizes(k, chunk_size)
+  inputs.check_count('prior_samples', prior_samples)
+  inputs.check_observations(model, x, w)
   if _is_conditional_model(model):
     if (proposal, given) != ('multiple', 'w'):
       raise ValueError(f'{type(model).__name__} models only x given w, with '
@@ -480,6 +487,9 @@ def evaluate_bounds(
     (only 'marginal_single' for a VAE, only 'conditional_multiple' for CVAE and
     CMMA).
   """
+  _check_sizes(k, chunk_size)
+  inputs.check_count('prior_samples', prior_samples)
+  inputs.check_observations(model, x, w)
   if _is_conditional_model(model):
     return {'conditional_multiple': _conditional_model_bound(
         model, params, x, w, key=key, k=k, chunk_size=chunk_size)}

@@ -21,7 +21,10 @@ IMAGE_LOG_PROBS = ('channel_mean', 'sum')
 
 # Fields that fix the parameters' shapes or meaning: a checkpoint only resumes
 # under equal values.
-RESUME_FIELDS = ('model', 'latent_dim', 'image_log_prob')
+RESUME_FIELDS = ('model', 'alpha', 'warmup_epochs', 'anneal_alpha',
+                 'batch_size', 'learning_rate', 'beta1', 'gan_gamma',
+                 'gan_feature_weight', 'seed', 'latent_dim', 'image_log_prob',
+                 'max_images')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,6 @@ of a log-likelihood of standardized pixels, on Table 2's scale when
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from typing import Any, Callable
@@ -32,15 +31,15 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from jmvae_jax import bounds, celeba_stats, celeba_train, gan
+from jmvae_jax import bounds, celeba_stats, celeba_train, gan, run_loop
 from jmvae_jax.celeba_config import RESUME_FIELDS, CelebAConfig
 from jmvae_jax.celeba_train import PixelStats
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
 from jmvae_jax.evaluation import format_duration
-from jmvae_jax.workdir import (keep_metrics_up_to, prepare_workdir,
-                               write_json_atomically)
+from jmvae_jax.workdir import (check_training_data, locked, make_writable_dir,
+                               prepare_workdir, write_results)
 
 _TEST_STREAM = 3
 _LOGGED_PREFIXES = ('recon_', 'kl_', 'generator_', 'discriminator', 'feature_')
@@ -113,16 +112,6 @@ def evaluate(model: Any, variables: Any, images: np.ndarray,
   return {f'test_{name}': total / num for name, total in sorted(sums.items())}
 
 
-def _epoch_line(config: CelebAConfig, record: dict[str, float],
-                remaining_epochs: int) -> str:
-  terms = '  '.join(f'{name} {record[name]:.2f}' for name in sorted(record)
-                    if name.startswith(_LOGGED_PREFIXES))
-  return (f'epoch {record["epoch"]}/{config.epochs}  loss {record["loss"]:.2f}  '
-          f'{terms}  {record["seconds"]:.1f}s '
-          f'({record["images_per_second"]:.0f} img/s)  '
-          f'ETA {format_duration(record["seconds"] * remaining_epochs)}')
-
-
 def load_data(config: CelebAConfig) -> celeba.CelebAData:
   """CelebA from config.data_dir (attributes in {-1, 1}, matching tanh means)."""
   return celeba.load_celeba(
@@ -154,6 +143,15 @@ def train_and_evaluate(config: CelebAConfig, workdir: str, *,
       faces than a batch, or a checkpoint of another model.
   """
   workdir = os.path.abspath(os.path.expanduser(workdir))
+  make_writable_dir(workdir)
+  with locked(workdir):
+    return _train_and_evaluate(config, workdir, data, log)
+
+
+def _train_and_evaluate(config: CelebAConfig, workdir: str,
+                        data: celeba.CelebAData | None,
+                        log: Callable[[str], None]) -> dict[str, Any]:
+  """``train_and_evaluate`` in a locked, existing workdir."""
   prepare_workdir(config, workdir, resume_fields=RESUME_FIELDS)
   if data is None:
     log(f'loading CelebA from {config.data_dir} (the first load detects faces '
@@ -166,6 +164,8 @@ def train_and_evaluate(config: CelebAConfig, workdir: str, *,
                     'use more images')
   log(f'data: {data.source}: {num_train} training and '
       f'{len(data.test_images)} test faces')
+  check_training_data(workdir, data.train_images, data.train_attributes,
+                      data.source)
   data_stats = celeba_stats.compute(data)
   if jax.process_index() == 0:
     celeba_stats.save(workdir, data_stats)
@@ -177,29 +177,25 @@ def train_and_evaluate(config: CelebAConfig, workdir: str, *,
   trainer = celeba_train.make_trainer(model, config)
   state = jax.jit(functools.partial(celeba_train.init_state, trainer,
                                     config.seed))()
-  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'))
+  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), log=log)
   restored = checkpoints.restore_latest(state)
   if restored is not None:
     state = restored
     log(f'resuming from the checkpoint after epoch {int(state.epoch)}')
-  metrics_path = os.path.join(workdir, 'metrics.jsonl')
-  keep_metrics_up_to(metrics_path, int(state.epoch))
 
   train_epoch = celeba_train.make_train_epoch(trainer, config)
-  images_per_epoch = num_train // config.batch_size * config.batch_size
-  while int(state.epoch) < config.epochs:
-    start = time.perf_counter()
-    state, metrics = train_epoch(state, train_images, train_attributes, stats)
-    epoch = int(state.epoch)  # One host sync per epoch.
-    seconds = time.perf_counter() - start
-    record = {name: float(value) for name, value in metrics.items()}
-    record.update(epoch=epoch, seconds=seconds, images=images_per_epoch,
-                  images_per_second=images_per_epoch / seconds)
-    with open(metrics_path, 'a') as f:
-      f.write(json.dumps(record, sort_keys=True) + '\n')
-    checkpoints.save(state)
-    log(_epoch_line(config, record, config.epochs - epoch))
-  checkpoints.close()
+  try:
+    state = run_loop.train_epochs(
+        state, epochs=config.epochs,
+        train_epoch=lambda s: train_epoch(s, train_images, train_attributes,
+                                          stats),
+        checkpoints=checkpoints,
+        metrics_path=os.path.join(workdir, 'metrics.jsonl'),
+        images_per_epoch=num_train // config.batch_size * config.batch_size,
+        main_process=jax.process_index() == 0,
+        logged_prefixes=_LOGGED_PREFIXES, log=log)
+  finally:
+    checkpoints.close()
 
   start = time.perf_counter()
   test_metrics = evaluate(
@@ -217,6 +213,6 @@ def train_and_evaluate(config: CelebAConfig, workdir: str, *,
       'eval_seconds': time.perf_counter() - start,
       **test_metrics,
   }
-  write_json_atomically(os.path.join(workdir, 'results.json'),
-                        json.dumps(results, indent=2, sort_keys=True))
+  if jax.process_index() == 0:
+    write_results(os.path.join(workdir, 'results.json'), results)
   return results

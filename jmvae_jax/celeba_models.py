@@ -387,11 +387,11 @@ class ConvConditionalVAE(_ConvModel):
 
 
 # The objectives only call the protocol, so the MNIST models' terms serve here.
-objectives.loss_terms.register(
-    ConvJMVAE, objectives.loss_terms.dispatch(models.JMVAE))
-objectives.loss_terms.register(ConvVAE, objectives.loss_terms.dispatch(models.VAE))
-objectives.loss_terms.register(
-    ConvConditionalVAE, objectives.loss_terms.dispatch(models.ConditionalVAE))
+objectives.register_objective(
+    ConvJMVAE, objectives.objective_for(models.JMVAE))
+objectives.register_objective(ConvVAE, objectives.objective_for(models.VAE))
+objectives.register_objective(
+    ConvConditionalVAE, objectives.objective_for(models.ConditionalVAE))
 
 MODEL_NAMES = ('jmvae_kl', 'jmvae_zero', 'vae', 'cvae', 'cmma')
 

@@ -1,72 +1,198 @@
-"""Orbax checkpoints of the whole train state, one per epoch, atomic and resumable."""
+"""Orbax checkpoints of the whole train state: atomic, verified, with fallback.
+
+Orbax writes each checkpoint to a temporary directory and renames it when
+complete, so a run killed mid-save leaves the previous checkpoint intact. On
+top of that:
+
+* every checkpoint carries a SHA-256 of its arrays (``DIGEST_FILE`` in the
+  checkpoint's directory, written once orbax has finished), checked on restore,
+  since orbax itself does not notice a flipped bit in an array file;
+* a checkpoint that cannot be read, fails its digest or holds a non-finite
+  value is moved to ``<directory>_damaged/`` with a one-line message, and the
+  previous one is tried: a damaged latest checkpoint costs one epoch, not the
+  run;
+* the newest two are kept, and only finite states are ever saved (the caller
+  guards that), so two good checkpoints exist once two epochs have run.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
+import time
+from typing import Any, Callable
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint.checkpoint_managers import preservation_policy
 
 from jmvae_jax.errors import UserError
-from jmvae_jax.train import TrainState
+
+DIGEST_FILE = 'jmvae_digest.json'
+_ITEM = 'default'  # The directory orbax gives the one item of a checkpoint.
 
 
-def _to_saveable(state: TrainState) -> TrainState:
+def _to_saveable(state: Any) -> Any:
   """Typed keys are not array data: store the key's raw uint32 words instead."""
   return state.replace(key=jax.random.key_data(state.key))
 
 
-class Checkpoints:
-  """Saves a TrainState after each epoch under ``directory`` and restores the latest.
+def state_digest(saveable: Any) -> str:
+  """SHA-256 over every leaf's dtype, shape and bytes, in tree order."""
+  digest = hashlib.sha256()
+  for leaf in jax.tree.leaves(jax.device_get(saveable)):
+    leaf = np.ascontiguousarray(leaf)
+    digest.update(f'{leaf.dtype}{leaf.shape}'.encode())
+    digest.update(leaf.tobytes())
+  return digest.hexdigest()
 
-  Orbax writes each checkpoint to a temporary directory and renames it when
-  complete, so a run killed mid-save leaves the previous checkpoint intact and the
-  next run resumes from it. The latest two checkpoints are kept.
+
+def _all_finite(saveable: Any) -> bool:
+  return all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(
+      jax.device_get(saveable)) if np.issubdtype(leaf.dtype, np.floating))
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return f'{type(error).__name__}: {text[0] if text else ""}'[:200]
+
+
+class Checkpoints:
+  """Saves a train state after each epoch under ``directory``; restores the
+  newest good one.
+
+  The state is any ``flax.struct`` dataclass with a typed PRNG ``key`` field
+  (``jmvae_jax.train.TrainState``, ``jmvae_jax.celeba_train.TrainState``).
   """
 
-  def __init__(self, directory: str | os.PathLike, keep: int = 2):
+  def __init__(self, directory: str | os.PathLike, keep: int = 2,
+               log: Callable[[str], None] = print):
     self._directory = os.path.abspath(directory)
-    self._manager = ocp.CheckpointManager(
+    self._keep = keep
+    self._log = log
+    self._manager = self._open()
+
+  def _open(self) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
         self._directory,
         options=ocp.CheckpointManagerOptions(
             create=True,
             enable_async_checkpointing=False,
-            preservation_policy=preservation_policy.LatestN(keep),
+            preservation_policy=preservation_policy.LatestN(self._keep),
         ),
     )
+
+  @property
+  def damaged_directory(self) -> str:
+    """Where damaged checkpoints are moved."""
+    return f'{self._directory}_damaged'
 
   def latest_epoch(self) -> int | None:
     """The epoch of the newest complete checkpoint, or None."""
     return self._manager.latest_step()
 
-  def save(self, state: TrainState) -> None:
+  def save(self, state: Any) -> None:
     """Saves ``state`` under its epoch number; returns once it is on disk."""
-    self._manager.save(int(state.epoch),
-                       args=ocp.args.StandardSave(_to_saveable(state)))
+    saveable = _to_saveable(state)
+    epoch = int(state.epoch)
+    self._manager.save(epoch, args=ocp.args.StandardSave(saveable))
     self._manager.wait_until_finished()
+    if jax.process_index() == 0:
+      path = os.path.join(self._directory, str(epoch), DIGEST_FILE)
+      with open(f'{path}.tmp', 'w') as f:
+        json.dump({'sha256': state_digest(saveable)}, f)
+      os.replace(f'{path}.tmp', path)
 
-  def restore_latest(self, template: TrainState) -> TrainState | None:
-    """The newest checkpoint, shaped like ``template``, or None when there is none.
+  def restore_latest(self, template: Any) -> Any | None:
+    """The newest good checkpoint, shaped like ``template``, or None if none.
+
+    Damaged checkpoints (unreadable, a wrong digest, non-finite values) are
+    moved to ``damaged_directory`` with a one-line log message each, and the
+    next older one is tried.
 
     Raises:
-      UserError: the checkpoint's arrays do not match the template's shapes (it
-        was made by a different architecture).
+      UserError: a checkpoint's arrays do not match the template's shapes (it
+        was made by another architecture), or every checkpoint is damaged.
     """
-    epoch = self.latest_epoch()
-    if epoch is None:
-      return None
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                             _to_saveable(template))
+    damaged = []
+    for epoch in sorted(self._manager.all_steps(), reverse=True):
+      restored, problem = self._try_restore(epoch, abstract)
+      if restored is None and self._shapes_differ(epoch, abstract):
+        raise UserError(
+            f'the checkpoint in {self._directory} (epoch {epoch}) does not fit '
+            'this model (its arrays have other shapes); use a new --workdir '
+            'or the settings that made it')
+      if restored is not None:
+        if damaged:
+          self._manager.close()
+          self._manager = self._open()
+        return restored.replace(key=jax.random.wrap_key_data(restored.key))
+      self._log(f'warning: the checkpoint after epoch {epoch} is damaged '
+                f'({problem}); moved to {self._quarantine(epoch)}; trying '
+                'the one before')
+      damaged.append(epoch)
+    if damaged:
+      raise UserError(
+          f'every checkpoint in {self._directory} is damaged (epochs '
+          f'{damaged}, now in {self.damaged_directory}); delete the workdir\'s '
+          'checkpoints/ to start over, or use a new --workdir')
+    return None
+
+  def _shapes_differ(self, epoch: int, abstract: Any) -> bool:
+    """True if the checkpoint's recorded array shapes are not the template's.
+
+    False when its metadata cannot be read (then it is damaged, not foreign).
+    """
+    try:
+      metadata = ocp.PyTreeCheckpointHandler().metadata(
+          epath.Path(self._directory) / str(epoch) / _ITEM)
+      tree = dict(getattr(metadata, 'tree', metadata))
+      saved = sorted(tuple(leaf.shape) for leaf in jax.tree.leaves(
+          tree, is_leaf=lambda x: hasattr(x, 'shape')))
+    except Exception:  # pylint: disable=broad-except
+      return False
+    return saved != sorted(tuple(leaf.shape)
+                           for leaf in jax.tree.leaves(abstract))
+
+  def _try_restore(self, epoch: int, abstract: Any) -> tuple[Any, str]:
+    """(the restored state, '') or (None, what is wrong with the checkpoint)."""
     try:
       restored = self._manager.restore(
           epoch, args=ocp.args.StandardRestore(abstract))
-    except (ValueError, KeyError, TypeError) as error:
-      raise UserError(
-          f'the checkpoint in {self._directory} (epoch {epoch}) does not fit '
-          f'this model ({type(error).__name__}: {str(error).splitlines()[0]}); '
-          'use a new --workdir or the settings that made it') from error
-    return restored.replace(key=jax.random.wrap_key_data(restored.key))
+    except Exception as error:  # pylint: disable=broad-except
+      # A damaged checkpoint fails in orbax, TensorStore or the OS, in many
+      # exception types; all mean "not usable".
+      return None, f'unreadable: {_first_line(error)}'
+    digest_path = os.path.join(self._directory, str(epoch), DIGEST_FILE)
+    if os.path.exists(digest_path):
+      try:
+        with open(digest_path) as f:
+          expected = json.load(f)['sha256']
+      except (OSError, ValueError, KeyError, TypeError):
+        return None, f'its {DIGEST_FILE} is unreadable'
+      if state_digest(restored) != expected:
+        return None, 'its arrays do not match the SHA-256 saved with them'
+    # A checkpoint killed between orbax's commit and the digest has no digest:
+    # it is complete (orbax committed it), so it is accepted if finite.
+    if not _all_finite(restored):
+      return None, 'it holds non-finite values'
+    return restored, ''
+
+  def _quarantine(self, epoch: int) -> str:
+    """Moves a damaged checkpoint aside (process 0 only); returns where to."""
+    if jax.process_index() != 0:
+      return self.damaged_directory
+    os.makedirs(self.damaged_directory, exist_ok=True)
+    target = os.path.join(self.damaged_directory,
+                          f'{epoch}-{time.strftime("%Y%m%d-%H%M%S")}')
+    shutil.move(os.path.join(self._directory, str(epoch)), target)
+    return target
 
   def close(self) -> None:
     self._manager.close()

@@ -26,8 +26,12 @@ PAPER_SETTINGS = {
     'curve_every': 25,
 }
 
-# Fields that fix the parameter shapes: a checkpoint only resumes under equal values.
-ARCHITECTURE_FIELDS = ('model', 'latent_dim', 'hidden_width', 'decoder_layers')
+# Fields that change the trained parameters: a run only resumes under equal
+# values (the number of epochs and the evaluation settings may change).
+RESUME_FIELDS = ('model', 'alpha', 'warmup_epochs', 'anneal_alpha',
+                 'batch_size', 'learning_rate', 'adam_eps', 'grad_clip_norm',
+                 'train_examples', 'seed', 'latent_dim', 'hidden_width',
+                 'decoder_layers')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Config:
     curve_k: importance samples of the learning-curve bounds.
     curve_examples: the first this many test images give the curve bounds.
     data_dir: where MNIST is looked for and cached.
+    verify_data: check the standard MNIST files in data_dir against their
+      known SHA-256 (turn off for your own variant of those files).
   """
 
   model: str = 'jmvae_kl'
@@ -92,6 +98,7 @@ class Config:
   curve_k: int = 100
   curve_examples: int = 1000
   data_dir: str = '~/.cache/jmvae_jax'
+  verify_data: bool = True
 
   def __post_init__(self):
     problems = []

@@ -23,35 +23,24 @@ results.json, and only it logs.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from typing import Any, Callable
 
 import jax
 
-from jmvae_jax import evaluation, parallel, train
+from jmvae_jax import evaluation, parallel, run_loop, train
 from jmvae_jax.checkpoints import Checkpoints
-from jmvae_jax.config import ARCHITECTURE_FIELDS, Config
+from jmvae_jax.config import RESUME_FIELDS, Config
 from jmvae_jax.data import mnist
-from jmvae_jax.workdir import (keep_metrics_up_to, prepare_workdir,
-                               write_json_atomically)
+from jmvae_jax.workdir import (check_training_data, locked, make_writable_dir,
+                               prepare_workdir, write_results)
 
 _TEST_STREAM, _CURVE_STREAM = 3, 4
 
 
 def _ignore(_: str) -> None:
   """The log of processes other than 0."""
-
-
-def _epoch_line(config: Config, epoch: int, metrics: dict[str, float],
-                seconds: float, remaining_epochs: int) -> str:
-  images_per_s = metrics['images'] / seconds
-  terms = ' '.join(f'{name} {metrics[name]:.2f}' for name in sorted(metrics)
-                   if name.startswith(('recon_', 'kl_', 'curve_')))
-  return (f'epoch {epoch}/{config.epochs}  loss {metrics["loss"]:.2f}  {terms}  '
-          f'{seconds:.1f}s ({images_per_s:.0f} img/s)  '
-          f'ETA {evaluation.format_duration(seconds * remaining_epochs)}')
 
 
 def train_and_evaluate(config: Config, workdir: str, *,
@@ -75,7 +64,16 @@ def train_and_evaluate(config: Config, workdir: str, *,
       architecture.
   """
   workdir = os.path.abspath(os.path.expanduser(workdir))
-  prepare_workdir(config, workdir, resume_fields=ARCHITECTURE_FIELDS)
+  make_writable_dir(workdir)
+  with locked(workdir):
+    return _train_and_evaluate(config, workdir, data, log)
+
+
+def _train_and_evaluate(config: Config, workdir: str,
+                        data: mnist.LabelledImages | None,
+                        log: Callable[[str], None]) -> dict[str, Any]:
+  """``train_and_evaluate`` in a locked, existing workdir."""
+  prepare_workdir(config, workdir, resume_fields=RESUME_FIELDS)
   mesh = parallel.make_data_mesh()
   parallel.check_divisible('batch_size', config.batch_size, mesh)
   parallel.check_divisible('eval_batch_size', config.eval_batch_size, mesh)
@@ -84,48 +82,49 @@ def train_and_evaluate(config: Config, workdir: str, *,
     log = _ignore
   if data is None:
     data = mnist.load_mnist(os.path.expanduser(config.data_dir),
-                            num_train=config.train_examples)
+                            num_train=config.train_examples,
+                            verify=config.verify_data)
   log(f'data: {data.source}: {len(data.train_labels)} training and '
       f'{len(data.test_labels)} test images on {mesh.size} device(s) in '
       f'{jax.process_count()} process(es)')
+  check_training_data(workdir, data.train_images, data.train_labels,
+                      data.source)
 
   model = config.build_model()
   state = jax.jit(functools.partial(train.init_state, model, config),
                   out_shardings=parallel.replicated(mesh))()
-  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'))
+  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), log=log)
   restored = checkpoints.restore_latest(state)
   if restored is not None:
     state = restored
     log(f'resuming from the checkpoint after epoch {int(state.epoch)}')
-  metrics_path = os.path.join(workdir, 'metrics.jsonl')
-  if main_process:
-    keep_metrics_up_to(metrics_path, int(state.epoch))
 
   train_epoch = train.make_train_epoch(model, config, mesh)
   images, labels = parallel.replicate(
       (data.train_images, data.train_labels), mesh)
-  images_per_epoch = (len(data.train_labels) // config.batch_size
-                      * config.batch_size)
   test_images = mnist.binarize_once(data.test_images)
-  while int(state.epoch) < config.epochs:
-    start = time.perf_counter()
-    state, metrics = train_epoch(state, images, labels)
-    epoch = int(state.epoch)  # One host sync per epoch.
-    seconds = time.perf_counter() - start
-    record = {name: float(value) for name, value in metrics.items()}
-    record.update(epoch=epoch, seconds=seconds, images=images_per_epoch,
-                  images_per_second=images_per_epoch / seconds)
-    if config.curve_every and (epoch % config.curve_every == 0
-                               or epoch == config.epochs):
-      record.update(evaluation.curve_bounds(
-          model, state.params, test_images, data.test_labels, config=config,
-          mesh=mesh, key=jax.random.fold_in(state.key, _CURVE_STREAM)))
-    if main_process:
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps(record, sort_keys=True) + '\n')
-    checkpoints.save(state)
-    log(_epoch_line(config, epoch, record, seconds, config.epochs - epoch))
-  checkpoints.close()
+
+  def learning_curve(state: train.TrainState, epoch: int) -> dict[str, float]:
+    if not config.curve_every or (epoch % config.curve_every
+                                  and epoch != config.epochs):
+      return {}
+    return evaluation.curve_bounds(
+        model, state.params, test_images, data.test_labels, config=config,
+        mesh=mesh, key=jax.random.fold_in(state.key, _CURVE_STREAM))
+
+  try:
+    state = run_loop.train_epochs(
+        state, epochs=config.epochs,
+        train_epoch=lambda s: train_epoch(s, images, labels),
+        checkpoints=checkpoints,
+        metrics_path=os.path.join(workdir, 'metrics.jsonl'),
+        images_per_epoch=(len(data.train_labels) // config.batch_size
+                          * config.batch_size),
+        main_process=main_process,
+        logged_prefixes=('recon_', 'kl_', 'curve_marginal', 'curve_joint'),
+        after_epoch=learning_curve, log=log)
+  finally:
+    checkpoints.close()
 
   start = time.perf_counter()
   test_metrics = evaluation.evaluate(
@@ -141,7 +140,5 @@ def train_and_evaluate(config: Config, workdir: str, *,
       **test_metrics,
   }
   if main_process:
-    write_json_atomically(os.path.join(workdir, 'results.json'),
-                           json.dumps(results, indent=2, sort_keys=True))
+    write_results(os.path.join(workdir, 'results.json'), results)
   return results
-

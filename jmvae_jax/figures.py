@@ -211,7 +211,8 @@ def write_figures(workdir: str, *, compare: Sequence[str] = (),
   run = load_run(workdir)
   runs = [run] + [load_run(other) for other in compare]
   if data is None:
-    data = mnist.load_mnist(os.path.expanduser(data_dir or run.config.data_dir))
+    data = mnist.load_mnist(os.path.expanduser(data_dir or run.config.data_dir),
+                            verify=run.config.verify_data)
   images, labels = data.test_images, data.test_labels
   out = os.path.join(run.workdir, 'figures')
   paths = {}

@@ -23,20 +23,38 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jmvae_jax import distributions
+from jmvae_jax import distributions, inputs
 from jmvae_jax.models import JMVAE, VAE, ConditionalVAE
 
 LossTerms = dict[str, jax.Array]
 
 
-@functools.singledispatch
 def loss_terms(model: Any, params: Any, x: jax.Array, w: jax.Array | None, *,
                key: jax.Array) -> LossTerms:
-  """Per-example loss terms of ``model`` on a batch x [B, x_dim], w [B, w_dim]."""
+  """Per-example loss terms of ``model`` on a batch x [B, x_dim], w [B, w_dim].
+
+  Raises:
+    ValueError: x or w of the wrong dtype, width or rank, or different batch
+      sizes (checked when traced: free inside jit).
+    TypeError: no objective is registered for the model's type.
+  """
+  inputs.check_observations(model, x, w)
+  return _terms_of(model, params, x, w, key=key)
+
+
+@functools.singledispatch
+def _terms_of(model: Any, params: Any, x: jax.Array, w: jax.Array | None, *,
+              key: jax.Array) -> LossTerms:
   raise TypeError(f'no objective is defined for {type(model).__name__}')
 
 
-@loss_terms.register
+# register_objective(ModelType, fn) adds a model type; objective_for(Type) is
+# the function registered for it (e.g. to reuse JMVAE's for a conv JMVAE).
+register_objective = _terms_of.register
+objective_for = _terms_of.dispatch
+
+
+@_terms_of.register
 def _jmvae_terms(model: JMVAE, params: Any, x: jax.Array, w: jax.Array, *,
                  key: jax.Array) -> LossTerms:
   """-L(x, w) of Eq. 3 by term, plus Eq. 4's two KLs when the model has them."""
@@ -55,7 +73,7 @@ def _jmvae_terms(model: JMVAE, params: Any, x: jax.Array, w: jax.Array, *,
   return terms
 
 
-@loss_terms.register
+@_terms_of.register
 def _vae_terms(model: VAE, params: Any, x: jax.Array, w: jax.Array | None, *,
                key: jax.Array) -> LossTerms:
   """-L(x) of Eq. 1 by term; w is ignored."""
@@ -68,7 +86,7 @@ def _vae_terms(model: VAE, params: Any, x: jax.Array, w: jax.Array | None, *,
   }
 
 
-@loss_terms.register
+@_terms_of.register
 def _conditional_terms(model: ConditionalVAE, params: Any, x: jax.Array,
                        w: jax.Array, *, key: jax.Array) -> LossTerms:
   """The conditional ELBO of CVAE and CMMA by term (see ``ConditionalVAE``)."""

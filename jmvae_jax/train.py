@@ -25,6 +25,9 @@ import optax
 from jmvae_jax import objectives, parallel
 from jmvae_jax.config import Config
 
+# The metric that names the first step of an epoch with a non-finite metric.
+FIRST_NONFINITE_STEP = 'first_nonfinite_step'
+
 # Independent random streams, each folded out of the run's root key.
 _INIT_STREAM, _SHUFFLE_STREAM, _STEP_STREAM = 0, 1, 2
 
@@ -91,7 +94,8 @@ def scan_epoch(state: TrainState, *, num_examples: int, batch_size: int,
   batch_size are dropped, step s gets the key fold_in(fold_in(key, step
   stream), s) and the epoch's KL warm-up weight. Returns the new state (step and
   epoch advanced) and the step metrics averaged over the epoch, plus
-  'kl_weight'. Call it inside jit.
+  'kl_weight' and FIRST_NONFINITE_STEP: the optimizer step (counted over the
+  run) whose metrics were first not finite, or -1. Call it inside jit.
   """
   steps = num_examples // batch_size
   shuffle_key = jax.random.fold_in(
@@ -112,6 +116,10 @@ def scan_epoch(state: TrainState, *, num_examples: int, batch_size: int,
       body, (state.params, state.opt_state, state.step), batches)
   metrics = {name: jnp.mean(v) for name, v in per_step.items()}
   metrics['kl_weight'] = kl_weight
+  finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in per_step.values()]),
+                   axis=0)
+  metrics[FIRST_NONFINITE_STEP] = jnp.where(
+      jnp.all(finite), -1, state.step + jnp.argmin(finite))
   return state.replace(params=params, opt_state=opt_state, step=step,
                        epoch=state.epoch + 1), metrics
 

@@ -1,14 +1,24 @@
-"""A run's directory: checked and claimed before training, its JSON written atomically."""
+"""A run's directory: locked, checked and claimed before training; its files
+written atomically and repaired on resume."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
+import math
 import os
-from typing import Any
+import socket
+import time
+from typing import Any, Callable, Iterator
 
 import jax
+import numpy as np
 
 from jmvae_jax.errors import UserError
+
+LOCK_FILE = '.lock'
 
 
 def write_json_atomically(path: str, text: str) -> None:
@@ -17,6 +27,56 @@ def write_json_atomically(path: str, text: str) -> None:
   with open(tmp, 'w') as f:
     f.write(text)
   os.replace(tmp, path)
+
+
+def write_results(path: str, results: dict[str, Any]) -> None:
+  """Writes ``results`` as strict JSON (no NaN or Infinity tokens), atomically.
+
+  Raises:
+    UserError: a value is not finite; the message names it.
+  """
+  try:
+    text = json.dumps(results, indent=2, sort_keys=True, allow_nan=False)
+  except ValueError:
+    bad = sorted(name for name, value in results.items()
+                 if isinstance(value, float) and not math.isfinite(value))
+    raise UserError(f'the results {bad} are not finite numbers, so {path} was '
+                    'not written; the model has diverged: retrain it with a '
+                    'lower --learning_rate in a new --workdir') from None
+  write_json_atomically(path, text)
+
+
+@contextlib.contextmanager
+def locked(workdir: str) -> Iterator[None]:
+  """Holds WORKDIR/.lock for the block; refuses a workdir another process holds.
+
+  The lock is an ``fcntl.flock`` on the file, which the kernel drops when its
+  process ends in any way, so a killed run leaves no stale lock: the file stays
+  behind with the dead process's id and the next run takes it over. In a
+  multi-process run only process 0 locks.
+
+  Raises:
+    UserError: another live process holds the lock; the message names it.
+  """
+  if jax.process_index() != 0:
+    yield
+    return
+  path = os.path.join(workdir, LOCK_FILE)
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(fd, 200, 0).decode(errors='replace').strip()
+      raise UserError(f'--workdir={workdir} is in use by another run '
+                      f'({holder or "unknown process"}); wait for it to end '
+                      'or use another --workdir') from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'process {os.getpid()} on {socket.gethostname()}, since '
+              f'{time.strftime("%Y-%m-%d %H:%M:%S")}'.encode(), 0)
+    yield
+  finally:
+    os.close(fd)  # Releases the lock.
 
 
 def prepare_workdir(config: Any, workdir: str, *,
@@ -29,11 +89,43 @@ def prepare_workdir(config: Any, workdir: str, *,
     config: the run's settings: a dataclass with ``to_json()``.
     workdir: the run's directory.
     resume_fields: the fields of ``config`` a run already in ``workdir`` must
-      share (those that fix the checkpoint's shapes and meaning).
+      share: every setting that changes the trained parameters. Others (the
+      number of epochs, evaluation settings) may change on resume.
 
   Raises:
     UserError: the directory cannot be written, or holds a run that differs
-      from ``config`` in a resume field.
+      from ``config`` in a resume field; the message names the first such flag,
+      its old and new values, and the way out.
+  """
+  make_writable_dir(workdir)
+  config_path = os.path.join(workdir, 'config.json')
+  if os.path.exists(config_path):
+    try:
+      with open(config_path) as f:
+        previous = json.load(f)
+    except (OSError, ValueError) as error:
+      raise UserError(f'{config_path} is unreadable ({error}); restore it, or '
+                      'use a new --workdir') from None
+    changed = [name for name in resume_fields
+               if name in previous and previous[name] != getattr(config, name)]
+    if changed:
+      name = changed[0]
+      raise UserError(
+          f'--{name} differs from the run in --workdir={workdir} (it was '
+          f'{previous[name]!r}, now {getattr(config, name)!r}'
+          + (f'; also {", ".join("--" + n for n in changed[1:])}'
+             if changed[1:] else '')
+          + '); resume with the same settings (only --epochs and the '
+          'evaluation settings may change) or use a new --workdir')
+  if jax.process_index() == 0:
+    write_json_atomically(config_path, config.to_json())
+
+
+def make_writable_dir(workdir: str) -> None:
+  """Creates ``workdir`` and checks it is writable.
+
+  Raises:
+    UserError: it cannot be created or written.
   """
   try:
     os.makedirs(workdir, exist_ok=True)
@@ -44,26 +136,59 @@ def prepare_workdir(config: Any, workdir: str, *,
   except OSError as error:
     raise UserError(f'cannot write to --workdir={workdir} ({error.strerror}); '
                     'choose a directory you can write to') from error
-  config_path = os.path.join(workdir, 'config.json')
-  if os.path.exists(config_path):
-    with open(config_path) as f:
-      previous = json.load(f)
-    changed = [f'{name}: {previous.get(name)!r} -> {getattr(config, name)!r}'
-               for name in resume_fields
-               if previous.get(name) != getattr(config, name)]
-    if changed:
-      raise UserError(
-          f'--workdir={workdir} holds a run of a different architecture '
-          f'({"; ".join(changed)}); use a new --workdir or the same settings')
-  if jax.process_index() == 0:
-    write_json_atomically(config_path, config.to_json())
 
 
-def keep_metrics_up_to(path: str, epoch: int) -> None:
-  """Drops the JSON lines of epochs after ``epoch`` (written after the checkpoint
-  a run resumes from)."""
+def read_metrics(path: str, *, up_to_epoch: int,
+                 log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+  """The metrics.jsonl records of epochs <= ``up_to_epoch``, and the file cut to them.
+
+  Records of later epochs were written after the checkpoint a run resumes
+  from, and are dropped. A line that is not valid JSON (a write cut short by a
+  kill or a full disk) is dropped with a warning.
+  """
   if not os.path.exists(path):
-    return
+    return []
+  records, kept = [], []
   with open(path) as f:
-    lines = [line for line in f if json.loads(line)['epoch'] <= epoch]
-  write_json_atomically(path, ''.join(lines))
+    for number, line in enumerate(f, 1):
+      try:
+        record = json.loads(line)
+        epoch = record['epoch']
+      except (ValueError, KeyError, TypeError):
+        log(f'warning: dropped line {number} of {path}, which is cut short or '
+            'damaged')
+        continue
+      if epoch <= up_to_epoch:
+        records.append(record)
+        kept.append(line if line.endswith('\n') else line + '\n')
+  write_json_atomically(path, ''.join(kept))
+  return records
+
+
+def check_training_data(workdir: str, images: Any, labels: Any,
+                        source: str) -> None:
+  """Records a digest of the training set in WORKDIR/data.json, or checks it.
+
+  A run resumes only on the data it started with; where the files live may
+  change.
+
+  Raises:
+    UserError: the workdir's run trained on other data.
+  """
+  digest = hashlib.sha256()
+  for array in (images, labels):
+    array = np.ascontiguousarray(array)
+    digest.update(f'{array.dtype}{array.shape}'.encode())
+    digest.update(array.tobytes())
+  record = {'sha256': digest.hexdigest(), 'source': source}
+  path = os.path.join(workdir, 'data.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      previous = json.load(f)
+    if previous['sha256'] != record['sha256']:
+      raise UserError(
+          f'the training data differs from that of the run in --workdir='
+          f'{workdir} (it trained on {previous["source"]}, now {source}); '
+          'resume on the same data or use a new --workdir')
+  elif jax.process_index() == 0:
+    write_json_atomically(path, json.dumps(record, indent=2))

@@ -92,7 +92,7 @@ def test_other_architecture_in_workdir_is_refused(tmp_path, data):
   train_and_evaluate(dataclasses.replace(TINY, epochs=1), str(tmp_path),
                      data=data, log=lambda _: None)
   wider = dataclasses.replace(TINY, hidden_width=64)
-  with pytest.raises(UserError, match='different architecture'):
+  with pytest.raises(UserError, match='--hidden_width differs from the run'):
     train_and_evaluate(wider, str(tmp_path), data=data, log=lambda _: None)
   # Without config.json the checkpoint itself is checked.
   (tmp_path / 'config.json').unlink()

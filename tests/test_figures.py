@@ -21,7 +21,8 @@ from tests.synthetic import labelled_blobs
 
 TINY = Config(model='jmvae_kl', epochs=2, warmup_epochs=1, batch_size=50,
               latent_dim=4, hidden_width=32, eval_k=2, eval_prior_samples=4,
-              eval_batch_size=50, eval_chunk_size=2)
+              eval_batch_size=50, eval_chunk_size=2,
+              verify_data=False)  # The data dir holds a synthetic mnist.pkl.gz.
 MODELS = ('jmvae_kl', 'jmvae_zero', 'vae', 'cvae')
 # Small settings of write_figures, shared by the library and binary tests.
 SMALL = dict(embedding='pca', num_points=100, per_class=2, num_samples=3)

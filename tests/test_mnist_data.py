@@ -145,7 +145,7 @@ def test_local_pickle_gives_train_and_test_not_validation(tmp_path):
   splits = classic_splits(np.random.default_rng(1))
   path = tmp_path / 'mnist.pkl.gz'
   path.write_bytes(pickle_gz_bytes(splits))
-  data = mnist.load_mnist(tmp_path, sources=('local',))
+  data = mnist.load_mnist(tmp_path, sources=('local',), verify=False)
   assert_well_formed(data)
   (train_x, train_y), _, (test_x, test_y) = splits
   np.testing.assert_array_equal(data.train_images, train_x)
@@ -159,7 +159,8 @@ def test_local_pickle_gives_train_and_test_not_validation(tmp_path):
 def test_num_train_counts_into_the_validation_images(tmp_path, num_train):
   splits = classic_splits(np.random.default_rng(11))
   (tmp_path / 'mnist.pkl.gz').write_bytes(pickle_gz_bytes(splits))
-  data = mnist.load_mnist(tmp_path, sources=('local',), num_train=num_train)
+  data = mnist.load_mnist(tmp_path, sources=('local',), num_train=num_train,
+                          verify=False)
   (train_x, train_y), (valid_x, valid_y), (test_x, _) = splits
   np.testing.assert_array_equal(
       data.train_images, np.concatenate([train_x, valid_x])[:num_train])
@@ -168,17 +169,35 @@ def test_num_train_counts_into_the_validation_images(tmp_path, num_train):
   np.testing.assert_array_equal(data.test_images, test_x)
 
 
+@pytest.mark.parametrize('name', ['mnist.pkl.gz', 'train-images-idx3-ubyte.gz',
+                                  't10k-labels-idx1-ubyte.gz'])
+def test_standard_file_with_another_digest_is_refused(tmp_path, name):
+  path = tmp_path / name
+  path.write_bytes(np.random.default_rng().bytes(100))
+  digest = hashlib.sha256(path.read_bytes()).hexdigest()
+  with pytest.raises(UserError) as error:
+    mnist.load_mnist(tmp_path, sources=('local',))
+  message = str(error.value)
+  assert str(path) in message and digest in message
+  assert {**mnist.IDX_SHA256, 'mnist.pkl.gz': fetch.MNIST_SHA256}[name] in (
+      message)
+  assert f'{FETCH_COMMAND} --data_dir={tmp_path}' in message
+  assert '--noverify_data' in message and '\n' not in message
+
+
 @pytest.mark.parametrize('num_train', [0, 60_001])
 def test_num_train_outside_mnist_is_refused(tmp_path, num_train):
   with pytest.raises(UserError, match=f'cannot train on {num_train}'):
-    mnist.load_mnist(tmp_path, sources=('local',), num_train=num_train)
+    mnist.load_mnist(tmp_path, sources=('local',), num_train=num_train,
+                          verify=False)
 
 
 def test_local_pickle_wins_over_idx_files(tmp_path):
   rng = np.random.default_rng(2)
   write_idx_set(tmp_path, random_idx_set(rng, 3, 3))
   (tmp_path / 'mnist.pkl.gz').write_bytes(pickle_gz_bytes(classic_splits(rng)))
-  assert 'mnist.pkl.gz' in mnist.load_mnist(tmp_path, sources=('local',)).source
+  data = mnist.load_mnist(tmp_path, sources=('local',), verify=False)
+  assert 'mnist.pkl.gz' in data.source
 
 
 @pytest.mark.parametrize('breakage, message', [
@@ -196,7 +215,7 @@ def test_bad_local_pickle_names_file_and_fix(tmp_path, breakage, message):
   splits = classic_splits(np.random.default_rng(3))
   path.write_bytes(pickle_gz_bytes(breakage(splits)))
   with pytest.raises(UserError, match=message) as error:
-    mnist.load_mnist(tmp_path, sources=('local', 'fetch'))
+    mnist.load_mnist(tmp_path, sources=('local', 'fetch'), verify=False)
   assert str(path) in str(error.value)
   assert f'{FETCH_COMMAND} --data_dir={tmp_path}' in str(error.value)
 
@@ -210,7 +229,7 @@ def test_unreadable_local_pickle_names_file_and_fix(tmp_path, content):
   path = tmp_path / 'mnist.pkl.gz'
   path.write_bytes(content)
   with pytest.raises(UserError, match='cannot be unpickled') as error:
-    mnist.load_mnist(tmp_path, sources=('local',))
+    mnist.load_mnist(tmp_path, sources=('local',), verify=False)
   assert str(path) in str(error.value)
   assert FETCH_COMMAND in str(error.value)
 
@@ -229,7 +248,7 @@ def test_local_pickle_cannot_run_code(tmp_path):
   marker = tmp_path / 'marker'
   (tmp_path / 'mnist.pkl.gz').write_bytes(pickle_gz_bytes(_CreatesFile(marker)))
   with pytest.raises(UserError, match=r'refusing to load \w+\.open'):
-    mnist.load_mnist(tmp_path, sources=('local',))
+    mnist.load_mnist(tmp_path, sources=('local',), verify=False)
   assert not marker.exists()
 
 
@@ -238,7 +257,7 @@ def test_local_idx_files(tmp_path, monkeypatch, suffix):
   monkeypatch.setattr(mnist, 'NUM_TRAIN', 5)
   arrays = random_idx_set(np.random.default_rng(5), 7, 4)
   write_idx_set(tmp_path, arrays, suffix)
-  data = mnist.load_mnist(tmp_path, sources=('local',))
+  data = mnist.load_mnist(tmp_path, sources=('local',), verify=False)
   assert_well_formed(data)
   train_x = arrays['train-images-idx3-ubyte'][:5].reshape(5, 784) / 255
   np.testing.assert_allclose(data.train_images, train_x, rtol=1e-6)
@@ -256,7 +275,7 @@ def test_incomplete_idx_set_names_missing_files(tmp_path):
   del arrays['t10k-labels-idx1-ubyte']
   write_idx_set(tmp_path, arrays)
   with pytest.raises(UserError, match='t10k-labels-idx1-ubyte') as error:
-    mnist.load_mnist(tmp_path, sources=('local',))
+    mnist.load_mnist(tmp_path, sources=('local',), verify=False)
   assert FETCH_COMMAND in str(error.value)
 
 
@@ -265,7 +284,7 @@ def test_idx_labels_out_of_range(tmp_path):
   arrays['train-labels-idx1-ubyte'][1] = 10
   write_idx_set(tmp_path, arrays)
   with pytest.raises(UserError, match='labels span') as error:
-    mnist.load_mnist(tmp_path, sources=('local',))
+    mnist.load_mnist(tmp_path, sources=('local',), verify=False)
   assert FETCH_COMMAND in str(error.value)
 
 
@@ -274,13 +293,13 @@ def test_corrupt_idx_file_names_file_and_fix(tmp_path):
   path = tmp_path / 't10k-images-idx3-ubyte.gz'
   path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-1]))
   with pytest.raises(UserError, match=str(path)) as error:
-    mnist.load_mnist(tmp_path, sources=('local',))
+    mnist.load_mnist(tmp_path, sources=('local',), verify=False)
   assert FETCH_COMMAND in str(error.value)
 
 
 def test_nothing_found_names_fetch_command_and_tfds(tmp_path):
   with pytest.raises(UserError) as error:
-    mnist.load_mnist(tmp_path, sources=('local',))
+    mnist.load_mnist(tmp_path, sources=('local',), verify=False)
   message = str(error.value)
   assert f'{FETCH_COMMAND} --data_dir={tmp_path}' in message
   assert 'tfds build mnist' in message
@@ -317,7 +336,7 @@ def test_tfds_without_prepared_data_falls_through(tmp_path, monkeypatch):
   monkeypatch.setattr(tfds.core.constants, 'DATA_DIR', str(empty_tfds_dir))
   splits = classic_splits(np.random.default_rng(9))
   (tmp_path / 'mnist.pkl.gz').write_bytes(pickle_gz_bytes(splits))
-  data = mnist.load_mnist(tmp_path, sources=('tfds', 'local'))
+  data = mnist.load_mnist(tmp_path, sources=('tfds', 'local'), verify=False)
   assert 'local file' in data.source
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import importlib.util
 import os
 import pathlib
@@ -41,6 +42,19 @@ MAX_TRAIN = 60_000
 IMAGE_SIZE = 28 * 28
 NUM_CLASSES = 10
 FASHION_MNIST_SYSTEM_DIR = pathlib.Path('/usr/share/datasets/fashion-mnist')
+# SHA-256 of the standard IDX archives, as LeCun's site, tfds and torchvision
+# serve them (the classic pickle's is fetch.MNIST_SHA256). Uncompressed IDX
+# files are not checked.
+IDX_SHA256 = {
+    'train-images-idx3-ubyte.gz':
+        '440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609',
+    'train-labels-idx1-ubyte.gz':
+        '3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c',
+    't10k-images-idx3-ubyte.gz':
+        '8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6',
+    't10k-labels-idx1-ubyte.gz':
+        'f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6',
+}
 IDX_NAMES = (
     'train-images-idx3-ubyte',
     'train-labels-idx1-ubyte',
@@ -78,6 +92,7 @@ def load_mnist(
     *,
     sources: Sequence[str] = ('tfds', 'local', 'fetch'),
     num_train: int | None = None,
+    verify: bool = True,
 ) -> LabelledImages:
   """Loads MNIST: the first ``num_train`` training images and the 10,000 test images.
 
@@ -87,6 +102,9 @@ def load_mnist(
     num_train: how many of the 60,000 training-and-validation images, in their
       stored order, to train on (1 .. 60,000); None: the training split
       without the validation images (the first ``NUM_TRAIN``), the paper's.
+    verify: check the standard files found in ``data_dir`` (``mnist.pkl.gz``
+      and the four IDX ``.gz`` files) against their known SHA-256 before
+      reading them; turn off for your own variant of those files.
 
   Returns:
     The data of the first source that has it.
@@ -103,6 +121,8 @@ def load_mnist(
   if num_train is not None and not 1 <= num_train <= MAX_TRAIN:
     raise UserError(f'MNIST has {MAX_TRAIN} training images; cannot train on '
                     f'{num_train} (choose 1 .. {MAX_TRAIN})')
+  if verify and 'local' in sources:
+    _verify_known_files(pathlib.Path(data_dir))
   for name in sources:
     data = _MNIST_SOURCES[name](pathlib.Path(data_dir), num_train)
     if data is not None:
@@ -214,6 +234,27 @@ def _from_local(data_dir: pathlib.Path, num_train: int | None
                         fix)
   return _from_idx_files(
       data_dir, NUM_TRAIN if num_train is None else num_train, fix)
+
+
+def _verify_known_files(data_dir: pathlib.Path) -> None:
+  """Checks each standard MNIST file present in ``data_dir`` against its SHA-256.
+
+  Raises:
+    UserError: a file's digest differs; the message names the file, both
+      digests and the fix.
+  """
+  known = {fetch.MNIST_FILENAME: fetch.MNIST_SHA256, **IDX_SHA256}
+  for name, expected in known.items():
+    path = data_dir / name
+    if not path.is_file():
+      continue
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+      raise UserError(
+          f'{path} has SHA-256 {digest}, not that of the standard file '
+          f'({expected}): it is damaged or another file; delete it and run '
+          f'`{fetch.fetch_command(data_dir)}`, or pass --noverify_data if it '
+          'is your own variant of MNIST')
 
 
 def _from_fetch(data_dir: pathlib.Path, num_train: int | None

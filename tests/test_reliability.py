@@ -1,0 +1,394 @@
+"""Reliability: divergence, damaged checkpoints, concurrent runs, changed
+settings, cut metrics lines, bad data files and SIGKILL anywhere never cost the
+good work already done."""
+
+import dataclasses
+import gzip
+import json
+import os
+import pathlib
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jmvae_jax import run_loop, train
+from jmvae_jax.checkpoints import Checkpoints
+from jmvae_jax.config import Config
+from jmvae_jax.errors import UserError
+from jmvae_jax.experiment import train_and_evaluate
+from tests.binaries import ROOT, assert_one_line_error
+from tests.synthetic import labelled_blobs
+
+TINY = Config(model='jmvae_kl', epochs=3, warmup_epochs=1, batch_size=50,
+              latent_dim=4, hidden_width=32, eval_k=3, eval_prior_samples=10,
+              eval_batch_size=50, eval_chunk_size=3)
+
+
+@pytest.fixture(scope='module')
+def data():
+  return labelled_blobs(num_train=300, num_test=100)
+
+
+def _quiet(_):
+  pass
+
+
+def _state(config, workdir):
+  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), log=_quiet)
+  state = checkpoints.restore_latest(
+      train.init_state(config.build_model(), config))
+  checkpoints.close()
+  return state
+
+
+def _assert_same_params(a, b):
+  assert int(a.epoch) == int(b.epoch)
+  for x, y in zip(jax.tree.leaves((a.params, a.opt_state)),
+                  jax.tree.leaves((b.params, b.opt_state))):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _metric_lines(workdir):
+  path = pathlib.Path(workdir) / 'metrics.jsonl'
+  if not path.exists():
+    return []
+  return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# Divergence.
+
+
+def test_non_finite_epoch_stops_the_run_and_keeps_the_finite_checkpoints(
+    tmp_path):
+  """A fake epoch turns NaN in epoch 3 at its 5th step."""
+  config = dataclasses.replace(TINY, epochs=5)
+  state = train.init_state(config.build_model(), config)
+  steps_per_epoch = 10
+
+  def epoch_fn(state):
+    epoch = int(state.epoch) + 1
+    bad = epoch == 3
+    params = jax.tree.map(lambda p: p * np.nan if bad else p + 1.0,
+                          state.params)
+    metrics = {'loss': jnp.float32(np.nan if bad else 1.0 / epoch),
+               'recon_x': jnp.float32(np.nan if bad else 1.0),
+               'kl_prior': jnp.float32(2.0),
+               train.FIRST_NONFINITE_STEP: jnp.int32(
+                   (epoch - 1) * steps_per_epoch + 4 if bad else -1)}
+    return state.replace(params=params, epoch=state.epoch + 1,
+                         step=state.step + steps_per_epoch), metrics
+
+  checkpoints = Checkpoints(tmp_path / 'checkpoints', log=_quiet)
+  with pytest.raises(UserError) as error:
+    run_loop.train_epochs(
+        state, epochs=5, train_epoch=epoch_fn, checkpoints=checkpoints,
+        metrics_path=str(tmp_path / 'metrics.jsonl'), images_per_epoch=500,
+        main_process=True, logged_prefixes=('recon_',), log=_quiet)
+  checkpoints.close()
+  message = str(error.value)
+  assert '\n' not in message
+  assert 'diverged in epoch 3' in message and 'step 24' in message
+  assert 'loss, recon_x not finite' in message
+  assert 'after epoch 2 stays the latest' in message
+  assert sorted(int(p) for p in os.listdir(tmp_path / 'checkpoints')) == [1, 2]
+  restored = _state(config, tmp_path)
+  assert int(restored.epoch) == 2
+  assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(
+      restored.params))
+  assert [r['epoch'] for r in _metric_lines(tmp_path)] == [1, 2]
+
+
+def test_huge_learning_rate_fails_cleanly_with_strict_json(tmp_path, data):
+  config = dataclasses.replace(TINY, epochs=4, learning_rate=1e4)
+  with pytest.raises(UserError, match=r'training diverged in epoch \d'):
+    train_and_evaluate(config, str(tmp_path), data=data, log=_quiet)
+  assert not (tmp_path / 'results.json').exists()
+  for record in _metric_lines(tmp_path):  # json.loads rejects nothing here,
+    assert all(np.isfinite(v) for v in record.values()  # so check values.
+               if isinstance(v, float))
+  if list((tmp_path / 'checkpoints').iterdir()):
+    state = _state(config, tmp_path)
+    assert all(np.all(np.isfinite(leaf))
+               for leaf in jax.tree.leaves(state.params))
+
+
+def test_blowup_of_a_term_is_warned_and_recorded():
+  history = [{'epoch': e, 'loss': 100.0 - e, 'kl_unimodal_x': 8.0 + 0.1 * e,
+              'kl_weight': 0.01 * e, 'recon_w': 0.05} for e in range(1, 12)]
+  calm = {'epoch': 12, 'loss': 88.0, 'kl_unimodal_x': 9.3, 'kl_weight': 0.12,
+          'recon_w': 0.3}
+  assert run_loop.blowup_warnings(calm, history) == []
+  spike = dict(calm, kl_unimodal_x=2e7)
+  [warning] = run_loop.blowup_warnings(spike, history)
+  assert warning.startswith('kl_unimodal_x 2e+07 is')
+  median = np.median([8.0 + 0.1 * e for e in range(2, 12)])  # Epochs 2-11.
+  assert f'median {median:.4g} of the last 10 epochs' in warning
+
+
+def test_blowup_warning_reaches_metrics_and_log(tmp_path):
+  config = TINY
+  state = train.init_state(config.build_model(), config)
+
+  def epoch_fn(state):
+    epoch = int(state.epoch) + 1
+    kl = 1e6 if epoch == 6 else 5.0
+    return state.replace(epoch=state.epoch + 1), {
+        'loss': jnp.float32(kl + 90), 'kl_unimodal_x': jnp.float32(kl),
+        train.FIRST_NONFINITE_STEP: jnp.int32(-1)}
+
+  lines = []
+  checkpoints = Checkpoints(tmp_path / 'checkpoints', log=_quiet)
+  run_loop.train_epochs(
+      state, epochs=7, train_epoch=epoch_fn, checkpoints=checkpoints,
+      metrics_path=str(tmp_path / 'metrics.jsonl'), images_per_epoch=10,
+      main_process=True, logged_prefixes=('kl_',), log=lines.append)
+  checkpoints.close()
+  records = _metric_lines(tmp_path)
+  assert [('warning' in r) for r in records] == [False] * 5 + [True, False]
+  assert 'kl_unimodal_x' in records[5]['warning']
+  assert any(line.startswith('warning: epoch 6: kl_unimodal_x') for line in lines)
+
+
+# Damaged checkpoints.
+
+
+def _array_files(checkpoint_dir):
+  return sorted((p for p in pathlib.Path(checkpoint_dir).rglob('*')
+                 if p.is_file() and p.parent.name == 'd'),
+                key=lambda p: p.stat().st_size)
+
+
+def _truncate_array_file(checkpoint_dir):
+  path = _array_files(checkpoint_dir)[-1]
+  path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+
+def _empty_metadata(checkpoint_dir):
+  (pathlib.Path(checkpoint_dir) / 'default' / '_METADATA').write_text('')
+
+
+def _flip_a_byte(checkpoint_dir):
+  path = _array_files(checkpoint_dir)[-1]
+  content = bytearray(path.read_bytes())
+  content[len(content) // 2] ^= 0x01
+  path.write_bytes(bytes(content))
+
+
+@pytest.mark.parametrize('damage', [_truncate_array_file, _empty_metadata,
+                                    _flip_a_byte])
+def test_damaged_latest_checkpoint_falls_back_and_the_run_finishes(
+    tmp_path, data, damage):
+  straight, damaged = tmp_path / 'straight', tmp_path / 'damaged'
+  train_and_evaluate(TINY, str(straight), data=data, log=_quiet)
+  train_and_evaluate(dataclasses.replace(TINY, epochs=2), str(damaged),
+                     data=data, log=_quiet)
+  damage(damaged / 'checkpoints' / '2')
+  lines = []
+  train_and_evaluate(TINY, str(damaged), data=data, log=lines.append)
+  warnings = [line for line in lines if 'is damaged' in line]
+  assert len(warnings) == 1 and '\n' not in warnings[0]
+  assert warnings[0].startswith('warning: the checkpoint after epoch 2 is '
+                                'damaged')
+  assert any('resuming from the checkpoint after epoch 1' in line
+             for line in lines)
+  # The damaged checkpoint is kept aside, not deleted.
+  assert [p.name.split('-')[0]
+          for p in (damaged / 'checkpoints_damaged').iterdir()] == ['2']
+  # Epoch 2 was retrained exactly: the run ends as if nothing happened.
+  _assert_same_params(_state(TINY, straight), _state(TINY, damaged))
+
+
+def test_every_checkpoint_damaged_is_a_one_line_error(tmp_path, data):
+  config = dataclasses.replace(TINY, epochs=2)
+  train_and_evaluate(config, str(tmp_path), data=data, log=_quiet)
+  for epoch in (1, 2):
+    _empty_metadata(tmp_path / 'checkpoints' / str(epoch))
+  with pytest.raises(UserError, match='every checkpoint in .* is damaged'):
+    train_and_evaluate(config, str(tmp_path), data=data, log=_quiet)
+
+
+# Changed settings, cut metrics lines.
+
+
+@pytest.mark.parametrize('flag, new', [('alpha', 0.5), ('learning_rate', 3e-3),
+                                       ('seed', 7), ('batch_size', 25),
+                                       ('train_examples', 200)])
+def test_resume_with_a_changed_setting_is_refused(tmp_path, data, flag, new):
+  train_and_evaluate(dataclasses.replace(TINY, epochs=1), str(tmp_path),
+                     data=data, log=_quiet)
+  old = getattr(TINY, flag)
+  with pytest.raises(UserError) as error:
+    train_and_evaluate(dataclasses.replace(TINY, **{flag: new}), str(tmp_path),
+                       data=data, log=_quiet)
+  message = str(error.value)
+  assert message.startswith(f'--{flag} differs from the run')
+  assert f'it was {old!r}, now {new!r}' in message
+  assert 'new --workdir' in message
+  # Extending the run stays allowed.
+  train_and_evaluate(dataclasses.replace(TINY, epochs=2), str(tmp_path),
+                     data=data, log=_quiet)
+
+
+def test_resume_on_other_data_is_refused(tmp_path, data):
+  train_and_evaluate(dataclasses.replace(TINY, epochs=1), str(tmp_path),
+                     data=data, log=_quiet)
+  other = labelled_blobs(num_train=300, num_test=100, seed=1)
+  with pytest.raises(UserError, match='training data differs'):
+    train_and_evaluate(TINY, str(tmp_path), data=other, log=_quiet)
+
+
+def test_cut_metrics_line_is_dropped_with_a_warning(tmp_path, data):
+  train_and_evaluate(dataclasses.replace(TINY, epochs=2), str(tmp_path),
+                     data=data, log=_quiet)
+  path = tmp_path / 'metrics.jsonl'
+  text = path.read_text()
+  path.write_text(text[:-40])  # The second line loses its end.
+  lines = []
+  train_and_evaluate(TINY, str(tmp_path), data=data, log=lines.append)
+  assert any(line.startswith('warning: dropped line 2 of') for line in lines)
+  assert [r['epoch'] for r in _metric_lines(tmp_path)] == [1, 3]
+
+
+# Processes, data files and kills: through the binary.
+
+
+def _write_pickle(directory, num_train=2000, num_test=100):
+  data = labelled_blobs(num_train, num_test)
+  split = ((data.train_images, data.train_labels),
+           (data.test_images, data.test_labels),
+           (data.test_images, data.test_labels))
+  with gzip.open(directory / 'mnist.pkl.gz', 'wb') as f:
+    pickle.dump(split, f)
+
+
+def _binary(workdir, data_dir, *flags, verify=False):
+  return [sys.executable, '-m', 'experiments.mnist', f'--workdir={workdir}',
+          f'--data_dir={data_dir}', '--hidden_width=32', '--latent_dim=4',
+          '--batch_size=50', '--eval_k=3', '--eval_prior_samples=10',
+          '--eval_batch_size=50', '--warmup_epochs=1',
+          *([] if verify else ['--noverify_data']), *flags]
+
+
+def test_second_process_on_a_running_workdir_is_refused(tmp_path):
+  _write_pickle(tmp_path)
+  workdir = tmp_path / 'run'
+  first = subprocess.Popen(_binary(workdir, tmp_path, '--epochs=200'),
+                           cwd=ROOT, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 120
+    while not (workdir / 'metrics.jsonl').exists() and time.time() < deadline:
+      time.sleep(0.1)
+    second = subprocess.run(_binary(workdir, tmp_path, '--epochs=200',
+                                    '--alpha=0.5'),
+                            cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert_one_line_error(second, f'error: --workdir={workdir} is in use')
+    assert f'process {first.pid} on' in second.stderr
+    assert first.poll() is None  # The first run goes on, untouched.
+    assert json.loads((workdir / 'config.json').read_text())['alpha'] == 0.1
+  finally:
+    first.kill()
+    first.wait()
+  # The killed run's lock is stale: the next run takes the workdir over.
+  resumed = subprocess.run(_binary(workdir, tmp_path, '--epochs=2'), cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+
+def test_data_file_with_a_wrong_sha256_is_refused(tmp_path):
+  _write_pickle(tmp_path)
+  result = subprocess.run(_binary(tmp_path / 'run', tmp_path, '--epochs=1',
+                                  verify=True),
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert_one_line_error(result, f'error: {tmp_path / "mnist.pkl.gz"} has '
+                        'SHA-256')
+  assert '--noverify_data' in result.stderr
+
+
+# The kill-point sweep. Each trigger is a moment of the run, watched for from
+# outside by polling the workdir and the log every 2 ms; the run is killed with
+# SIGKILL there, resumed to the end, and compared with an uninterrupted run.
+def _log(workdir):
+  path = workdir.parent / f'{workdir.name}.log'
+  return path.read_text() if path.exists() else ''
+
+
+def _after(seconds):
+  return lambda workdir, started: time.time() - started > seconds
+
+
+def _exists(relative):
+  return lambda workdir, started: (workdir / relative).exists()
+
+
+def _metrics_lines(n):
+  return lambda workdir, started: (
+      (workdir / 'metrics.jsonl').exists()
+      and (workdir / 'metrics.jsonl').read_text().count('\n') >= n)
+
+
+def _orbax_writing(workdir, started):
+  directory = workdir / 'checkpoints'
+  return directory.exists() and any('tmp' in p.name for p in directory.iterdir())
+
+
+def _in_log(text):
+  return lambda workdir, started: text in _log(workdir)
+
+
+KILL_POINTS = {
+    'importing': _after(1.0),
+    'config written': _exists('config.json'),
+    'data checked': _exists('data.json'),
+    'compiling the first epoch': _exists('checkpoints'),
+    'first metrics line written': _metrics_lines(1),
+    'a checkpoint being written': _orbax_writing,
+    'checkpoint 1 committed': _exists('checkpoints/1'),
+    'digest of checkpoint 2': _exists('checkpoints/2'),
+    'mid-training': _metrics_lines(3),
+    'evaluating': _in_log('evaluating:'),
+    'results.json being written': _exists('results.json.tmp'),
+    'results.json written': _exists('results.json'),
+}
+
+
+@pytest.mark.slow
+def test_sigkill_at_every_kill_point_resumes_bit_for_bit(tmp_path):
+  _write_pickle(tmp_path, num_train=4000)
+  flags = ('--epochs=5',)
+  straight = tmp_path / 'straight'
+  subprocess.run(_binary(straight, tmp_path, *flags), cwd=ROOT, check=True,
+                 capture_output=True, timeout=300)
+  config = dataclasses.replace(TINY, epochs=5, batch_size=50)
+  want = _state(config, straight)
+  want_results = json.loads((straight / 'results.json').read_text())
+  killed_at = []
+  for name, trigger in KILL_POINTS.items():
+    workdir = tmp_path / name.replace(' ', '_')
+    with open(tmp_path / f'{workdir.name}.log', 'w') as log:
+      process = subprocess.Popen(_binary(workdir, tmp_path, *flags), cwd=ROOT,
+                                 stdout=log, stderr=subprocess.STDOUT)
+      started = time.time()
+      while process.poll() is None and not trigger(workdir, started):
+        time.sleep(0.002)
+      if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+        killed_at.append(name)
+      process.wait()
+    resumed = subprocess.run(_binary(workdir, tmp_path, *flags), cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, (name, resumed.stderr[-2000:])
+    _assert_same_params(want, _state(config, workdir))
+    got_results = json.loads((workdir / 'results.json').read_text())
+    assert got_results == dict(want_results,
+                               eval_seconds=got_results['eval_seconds']), name
+  print(f'killed at {len(killed_at)} of {len(KILL_POINTS)} points: {killed_at}')
+  assert len(killed_at) >= 10, killed_at
