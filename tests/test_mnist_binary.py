@@ -72,6 +72,16 @@ def test_binary_trains_evaluates_and_prints_results(tmp_path, tiny_data_dir):
     (['--alpha=-0.1'], 'error: --alpha must be a finite number >= 0'),
     (['--model=cvae2'], "error: unknown --model='cvae2'"),
     (['--workdir=/proc/forbidden'], 'error: cannot write to --workdir'),
+    (['--batch_size=600', '--train_examples=500'],
+     'error: --batch_size=600 is larger than the training set'),
+    (['--train_examples=70000'], 'error: MNIST has 60000 training images'),
+    (['--grad_clip_norm=-1'], 'error: --grad_clip_norm must be a finite'),
+    (['--learning_rate=0'], 'error: --learning_rate must be > 0'),
+    (['--adam_eps=0'], 'error: --adam_eps must be > 0'),
+    (['--decoder_layers=0'], 'error: --decoder_layers must be >= 1'),
+    (['--curve_every=-1'], 'error: --curve_every must be >= 0'),
+    (['--eval_k=0'], 'error: --eval_k must be >= 1'),
+    (['--alpha=nan'], 'error: --alpha must be a finite number >= 0'),
 ])
 def test_binary_reports_bad_input_in_one_line(flags, message, tiny_data_dir):
   result = _run(f'--data_dir={tiny_data_dir}', *flags, check=False)
