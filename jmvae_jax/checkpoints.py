@@ -96,9 +96,12 @@ class Checkpoints:
     return self._manager.latest_step()
 
   def save(self, state: Any) -> None:
-    """Saves ``state`` under its epoch number; returns once it is on disk."""
+    """Saves ``state`` under its epoch number; returns once it is on disk.
+
+    A grid's stacked states (``jmvae_jax.grid``) share one epoch number.
+    """
     saveable = _to_saveable(state)
-    epoch = int(state.epoch)
+    epoch = int(np.max(np.asarray(state.epoch)))
     self._manager.save(epoch, args=ocp.args.StandardSave(saveable))
     self._manager.wait_until_finished()
     if jax.process_index() == 0:

@@ -105,18 +105,20 @@ def negative_elbo(terms: LossTerms) -> jax.Array:
              if name.startswith('recon_') or name == 'kl_prior')
 
 
-def kl_warmup_weight(epoch: jax.Array | int, warmup_epochs: int) -> jax.Array:
+def kl_warmup_weight(epoch: jax.Array | int,
+                     warmup_epochs: jax.Array | int) -> jax.Array:
   """Linear KL warm-up: (epoch + 1) / warmup_epochs, capped at 1.
 
   Args:
     epoch: 0-based epoch index.
     warmup_epochs: N_t, the number of epochs over which the weight rises (the
-      paper's MNIST setting is 200); 0 disables warm-up.
+      paper's MNIST setting is 200); 0 disables warm-up. May be traced (a grid
+      member's setting).
   """
-  if warmup_epochs <= 0:
-    return jnp.float32(1.0)
-  ratio = (jnp.asarray(epoch, jnp.float32) + 1.0) / warmup_epochs
-  return jnp.minimum(jnp.float32(1.0), ratio)
+  warmup = jnp.asarray(warmup_epochs, jnp.float32)
+  ratio = (jnp.asarray(epoch, jnp.float32) + 1.0) / jnp.maximum(warmup, 1.0)
+  return jnp.where(warmup > 0, jnp.minimum(jnp.float32(1.0), ratio),
+                   jnp.float32(1.0))
 
 
 def total_loss(terms: LossTerms, *, kl_weight: jax.Array | float,

@@ -20,7 +20,10 @@ import json
 import math
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
 
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.errors import UserError
@@ -78,12 +81,29 @@ def _divergence_message(epoch: int, record: dict[str, Any],
           'or a --grad_clip_norm in a new --workdir')
 
 
+def epoch_of(state: Any) -> int:
+  """The completed epochs of a state, or of a grid's stacked states."""
+  return int(np.max(np.asarray(state.epoch)))
+
+
+def _member_records(metrics: dict[str, Any], members: int | None
+                    ) -> list[dict[str, float]]:
+  """Host records of one epoch's metrics: one, or one per grid member."""
+  host = {name: np.asarray(value) for name, value in
+          jax.device_get(metrics).items()}
+  if members is None:
+    return [{name: float(value) for name, value in host.items()}]
+  return [{name: float(value[i]) for name, value in host.items()}
+          for i in range(members)]
+
+
 def train_epochs(state: Any, *, epochs: int,
                  train_epoch: Callable[[Any], tuple[Any, dict[str, Any]]],
-                 checkpoints: Checkpoints, metrics_path: str,
+                 checkpoints: Checkpoints, metrics_path: str | Sequence[str],
                  images_per_epoch: int, main_process: bool,
                  logged_prefixes: tuple[str, ...],
-                 after_epoch: Callable[[Any, int], dict[str, float]] | None = None,
+                 after_epoch: Callable[[Any, int], Any] | None = None,
+                 member_names: Sequence[str] | None = None,
                  log: Callable[[str], None] = print) -> Any:
   """Trains from ``state`` until ``epochs`` epochs are done; returns the state.
 
@@ -95,44 +115,57 @@ def train_epochs(state: Any, *, epochs: int,
       FIRST_NONFINITE_STEP.
     checkpoints: where each epoch's state is saved.
     metrics_path: the run's metrics.jsonl (repaired and cut to the state's
-      epoch first; see ``workdir.read_metrics``).
-    images_per_epoch: training images per epoch, for the speed fields.
+      epoch first; see ``workdir.read_metrics``); for a grid of models
+      (``member_names`` given), one path per member.
+    images_per_epoch: training images per epoch (per member), for the speed
+      fields.
     main_process: only it writes metrics.jsonl.
     logged_prefixes: the metrics shown in the epoch's log line.
-    after_epoch: (state, epoch) -> extra fields of the epoch's record, e.g.
-      learning-curve bounds.
+    after_epoch: (state, epoch) -> extra fields of the epoch's record (a dict),
+      or for a grid a list of dicts, one per member; e.g. learning-curve bounds.
+    member_names: for a grid (metrics with a leading member axis), each
+      member's name, used in log lines and errors; None for one model.
     log: receives the epoch lines and warnings.
 
   Raises:
-    UserError: a metric of an epoch was not finite.
+    UserError: a metric of an epoch was not finite (for a grid: of any member;
+      the error names it).
   """
-  history = (read_metrics(metrics_path, up_to_epoch=int(state.epoch), log=log)
-             if main_process else [])
-  while int(state.epoch) < epochs:
-    last_good = int(state.epoch)
+  paths = [metrics_path] if member_names is None else list(metrics_path)
+  names = [''] if member_names is None else [f'{n}: ' for n in member_names]
+  histories = [read_metrics(path, up_to_epoch=epoch_of(state), log=log)
+               if main_process else [] for path in paths]
+  while epoch_of(state) < epochs:
+    last_good = epoch_of(state)
     start = time.perf_counter()
     state, metrics = train_epoch(state)
-    epoch = int(state.epoch)  # One host sync per epoch.
+    records = _member_records(metrics, None if member_names is None
+                              else len(paths))  # One host sync per epoch.
+    epoch = last_good + 1
     seconds = time.perf_counter() - start
-    record = {name: float(value) for name, value in metrics.items()}
-    first_bad_step = int(record.pop(FIRST_NONFINITE_STEP))
-    if first_bad_step >= 0 or not all(map(math.isfinite, record.values())):
-      raise UserError(_divergence_message(epoch, record, first_bad_step,
-                                          last_good))
-    record.update(epoch=epoch, seconds=seconds, images=images_per_epoch,
-                  images_per_second=images_per_epoch / seconds)
-    if after_epoch is not None:
-      record.update(after_epoch(state, epoch))
-    warnings = blowup_warnings(record, history)
-    if warnings:
-      record['warning'] = '; '.join(warnings)
-    if main_process:
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps(record, sort_keys=True) + '\n')
-    history.append(record)
+    for name, record in zip(names, records):
+      first_bad_step = int(record.pop(FIRST_NONFINITE_STEP))
+      if first_bad_step >= 0 or not all(map(math.isfinite, record.values())):
+        raise UserError(name + _divergence_message(epoch, record,
+                                                   first_bad_step, last_good))
+    extras = after_epoch(state, epoch) if after_epoch is not None else {}
+    extras = [extras] if isinstance(extras, dict) else extras
+    for name, record, extra, path, history in zip(names, records, extras,
+                                                  paths, histories):
+      record.update(epoch=epoch, seconds=seconds, images=images_per_epoch,
+                    images_per_second=images_per_epoch / seconds, **extra)
+      warnings = blowup_warnings(record, history)
+      if warnings:
+        record['warning'] = '; '.join(warnings)
+      if main_process:
+        with open(path, 'a') as f:
+          f.write(json.dumps(record, sort_keys=True) + '\n')
+      history.append(record)
     checkpoints.save(state)
-    log(epoch_line(record, epochs=epochs, remaining_epochs=epochs - epoch,
-                   prefixes=logged_prefixes))
-    if warnings:
-      log(f'warning: epoch {epoch}: {record["warning"]}')
+    for name, record in zip(names, records):
+      log(name + epoch_line(record, epochs=epochs,
+                            remaining_epochs=epochs - epoch,
+                            prefixes=logged_prefixes))
+      if 'warning' in record:
+        log(f'warning: {name}epoch {epoch}: {record["warning"]}')
   return state

@@ -51,10 +51,16 @@ class TrainState:
   key: jax.Array
 
 
-def make_optimizer(config: Config) -> optax.GradientTransformation:
+def make_optimizer(config: Config, learning_rate: Any = None
+                   ) -> optax.GradientTransformation:
   """Adam (the paper: learning rate 1e-3), after clipping the gradient's global
-  norm to config.grad_clip_norm when that is positive."""
-  adam = optax.adam(config.learning_rate, eps=config.adam_eps)
+  norm to config.grad_clip_norm when that is positive.
+
+  ``learning_rate`` (a number or a traced scalar) overrides
+  config.learning_rate; the optimizer state's structure never depends on it.
+  """
+  adam = optax.adam(config.learning_rate if learning_rate is None
+                    else learning_rate, eps=config.adam_eps)
   if config.grad_clip_norm > 0:
     return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)
   return adam
@@ -85,7 +91,7 @@ StepFn = Callable[[Any, Any, jax.Array, jax.Array, jax.Array],
 
 
 def scan_epoch(state: TrainState, *, num_examples: int, batch_size: int,
-               warmup_epochs: int, step_fn: StepFn
+               warmup_epochs: int | jax.Array, step_fn: StepFn
                ) -> tuple[TrainState, dict[str, jax.Array]]:
   """One epoch as a ``lax.scan`` of ``step_fn`` over shuffled batches.
 
@@ -124,6 +130,60 @@ def scan_epoch(state: TrainState, *, num_examples: int, batch_size: int,
                        epoch=state.epoch + 1), metrics
 
 
+# The settings a grid of models may vary member by member (see
+# ``jmvae_jax.grid``), as a dict of scalars: Python numbers for one run, traced
+# per-member values inside a vmapped grid.
+MEMBER_SETTINGS = ('alpha', 'warmup_epochs', 'learning_rate')
+
+
+def member_settings(config: Config) -> dict[str, float]:
+  """The MEMBER_SETTINGS of ``config``."""
+  return {name: getattr(config, name) for name in MEMBER_SETTINGS}
+
+
+def epoch_function(
+    model: Any, config: Config, mesh: jax.sharding.Mesh, num_classes: int = 10
+) -> Callable[[TrainState, jax.Array, jax.Array, dict[str, Any]],
+              tuple[TrainState, dict[str, jax.Array]]]:
+  """The unjitted epoch: (state, images, labels, settings) -> (state, metrics).
+
+  ``settings`` supplies MEMBER_SETTINGS (scalars, possibly traced); every other
+  setting comes from ``config``. See ``make_train_epoch`` for the rest.
+  """
+
+  def loss_fn(params, x, w, key, kl_weight, alpha):
+    terms = objectives.loss_terms(model, params, x, w, key=key)
+    loss = objectives.total_loss(terms, kl_weight=kl_weight, alpha=alpha,
+                                 anneal_alpha=config.anneal_alpha)
+    return loss, {name: jnp.mean(v) for name, v in terms.items()}
+
+  def train_epoch(state: TrainState, images: jax.Array, labels: jax.Array,
+                  settings: dict[str, Any]):
+    optimizer = make_optimizer(config, settings['learning_rate'])
+
+    def train_step(params, opt_state, batch_indices, key, kl_weight):
+      binarize_key, sample_key = jax.random.split(key)
+      grey, batch_labels = parallel.shard_batch(
+          (images[batch_indices], labels[batch_indices]), mesh)
+      x = binarize(binarize_key, grey)
+      w = jax.nn.one_hot(batch_labels, num_classes, dtype=x.dtype)
+      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          params, x, w, sample_key, kl_weight, settings['alpha'])
+      # Optax mixes Python floats with its int32 step count, which strict
+      # dtype promotion (a common user setting, and our tests') rejects.
+      with jax.numpy_dtype_promotion('standard'):
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state,
+              dict(terms, loss=loss))
+
+    return scan_epoch(state, num_examples=images.shape[0],
+                      batch_size=config.batch_size,
+                      warmup_epochs=settings['warmup_epochs'],
+                      step_fn=train_step)
+
+  return train_epoch
+
+
 def make_train_epoch(
     model: Any, config: Config, mesh: jax.sharding.Mesh, num_classes: int = 10
 ) -> Callable[[TrainState, jax.Array, jax.Array],
@@ -140,37 +200,11 @@ def make_train_epoch(
   The returned function takes images float32 [N, 784] in [0, 1] and labels int32
   [N], shuffles them with fold_in(key, epoch), drops the last N % batch_size
   examples, and returns metrics averaged over the epoch's steps: every loss term,
-  the total loss and the KL weight. ``state`` is donated; the new state and the
-  metrics are replicated over ``mesh``.
+  the total loss, the KL weight and FIRST_NONFINITE_STEP. ``state`` is donated;
+  the new state and the metrics are replicated over ``mesh``.
   """
-  optimizer = make_optimizer(config)
-
-  def loss_fn(params, x, w, key, kl_weight):
-    terms = objectives.loss_terms(model, params, x, w, key=key)
-    loss = objectives.total_loss(terms, kl_weight=kl_weight, alpha=config.alpha,
-                                 anneal_alpha=config.anneal_alpha)
-    return loss, {name: jnp.mean(v) for name, v in terms.items()}
-
-  def train_epoch(state: TrainState, images: jax.Array, labels: jax.Array):
-
-    def train_step(params, opt_state, batch_indices, key, kl_weight):
-      binarize_key, sample_key = jax.random.split(key)
-      grey, batch_labels = parallel.shard_batch(
-          (images[batch_indices], labels[batch_indices]), mesh)
-      x = binarize(binarize_key, grey)
-      w = jax.nn.one_hot(batch_labels, num_classes, dtype=x.dtype)
-      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-          params, x, w, sample_key, kl_weight)
-      # Optax mixes Python floats with its int32 step count, which strict
-      # dtype promotion (a common user setting, and our tests') rejects.
-      with jax.numpy_dtype_promotion('standard'):
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state,
-              dict(terms, loss=loss))
-
-    return scan_epoch(state, num_examples=images.shape[0],
-                      batch_size=config.batch_size,
-                      warmup_epochs=config.warmup_epochs, step_fn=train_step)
-
-  return jax.jit(train_epoch, donate_argnums=0,
-                 out_shardings=parallel.replicated(mesh))
+  epoch = epoch_function(model, config, mesh, num_classes)
+  settings = member_settings(config)
+  return jax.jit(lambda state, images, labels: epoch(state, images, labels,
+                                                     settings),
+                 donate_argnums=0, out_shardings=parallel.replicated(mesh))
