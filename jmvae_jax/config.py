@@ -31,7 +31,7 @@ PAPER_SETTINGS = {
 RESUME_FIELDS = ('model', 'alpha', 'warmup_epochs', 'anneal_alpha',
                  'batch_size', 'learning_rate', 'adam_eps', 'grad_clip_norm',
                  'train_examples', 'seed', 'latent_dim', 'hidden_width',
-                 'decoder_layers')
+                 'decoder_layers', 'matmul_dtype')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +59,9 @@ class Config:
     hidden_width: width of every hidden dense layer (two per encoder tower).
     decoder_layers: hidden layers of each decoder (the paper's text: 3, the
       authors' code: 2).
+    matmul_dtype: input type of the dense products in training, 'float32' or
+      'bfloat16' (accumulated in float32; parameters, optimizer state,
+      likelihoods and KLs stay float32). Evaluation always uses float32.
     eval_k: importance samples per test example for the bounds.
     eval_prior_samples: prior samples for log p(w) in the multiple conditional bound.
     eval_batch_size: test examples per evaluation batch.
@@ -90,6 +93,7 @@ class Config:
   latent_dim: int = 64
   hidden_width: int = 512
   decoder_layers: int = 2
+  matmul_dtype: str = 'float32'
   eval_k: int = 1000
   eval_prior_samples: int = 5000
   eval_batch_size: int = 100
@@ -126,15 +130,20 @@ class Config:
     if not (self.grad_clip_norm >= 0 and math.isfinite(self.grad_clip_norm)):
       problems.append('--grad_clip_norm must be a finite number >= 0 (0: no '
                       f'clipping), got {self.grad_clip_norm}')
+    if self.matmul_dtype not in ('float32', 'bfloat16'):
+      problems.append("--matmul_dtype must be 'float32' or 'bfloat16', got "
+                      f'{self.matmul_dtype!r}')
     if problems:
       raise UserError('; '.join(problems))
 
-  def build_model(self) -> models.JMVAE | models.VAE:
-    """The model these settings describe."""
+  def build_model(self, *, training: bool = True) -> models.JMVAE | models.VAE:
+    """The model these settings describe: with config.matmul_dtype products
+    for training, float32 ones for evaluation (same parameters)."""
     return models.make_model(
         self.model, latent_dim=self.latent_dim,
         encoder_hidden=(self.hidden_width,) * 2,
-        decoder_hidden=(self.hidden_width,) * self.decoder_layers)
+        decoder_hidden=(self.hidden_width,) * self.decoder_layers,
+        matmul_dtype=self.matmul_dtype if training else 'float32')
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

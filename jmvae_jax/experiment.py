@@ -91,6 +91,7 @@ def _train_and_evaluate(config: Config, workdir: str,
                       data.source)
 
   model = config.build_model()
+  eval_model = config.build_model(training=False)
   state = jax.jit(functools.partial(train.init_state, model, config),
                   out_shardings=parallel.replicated(mesh))()
   checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), log=log)
@@ -109,7 +110,7 @@ def _train_and_evaluate(config: Config, workdir: str,
                                   and epoch != config.epochs):
       return {}
     return evaluation.curve_bounds(
-        model, state.params, test_images, data.test_labels, config=config,
+        eval_model, state.params, test_images, data.test_labels, config=config,
         mesh=mesh, key=jax.random.fold_in(state.key, _CURVE_STREAM))
 
   try:
@@ -128,7 +129,7 @@ def _train_and_evaluate(config: Config, workdir: str,
 
   start = time.perf_counter()
   test_metrics = evaluation.evaluate(
-      model, state.params, test_images, data.test_labels, config=config,
+      eval_model, state.params, test_images, data.test_labels, config=config,
       mesh=mesh, key=jax.random.fold_in(state.key, _TEST_STREAM), log=log)
   results = {
       'model': config.model,

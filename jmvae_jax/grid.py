@@ -168,7 +168,7 @@ def _train_grid(configs: list[Config], member_dirs: list[str], grid_dir: str,
                                   and epoch != config.epochs):
       return [{} for _ in configs]
     return [evaluation.curve_bounds(
-        model, unstack(state.params, i), test_images, data.test_labels,
+        config.build_model(training=False), unstack(state.params, i), test_images, data.test_labels,
         config=member, mesh=mesh,
         key=jax.random.fold_in(unstack(state.key, i), _CURVE_STREAM))
             for i, member in enumerate(configs)]

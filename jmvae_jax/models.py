@@ -52,6 +52,17 @@ MNIST_IMAGE = Modality(784, distributions.bernoulli_log_prob)
 MNIST_LABEL = Modality(10, distributions.categorical_log_prob)
 
 
+def _encoder(model: Any) -> GaussianEncoder:
+  """A Gaussian encoder of ``model``'s tower widths, latent size and products."""
+  return GaussianEncoder(model.encoder_hidden, model.latent_dim,
+                         model.matmul_dtype)
+
+
+def _decoder(model: Any, out_dim: int) -> MLP:
+  """A decoder MLP of ``model``'s widths and products, with ``out_dim`` outputs."""
+  return MLP(model.decoder_hidden, out_dim, model.matmul_dtype)
+
+
 def _init_networks(modules: dict[str, Any], inputs: dict[str, tuple[Any, ...]],
                    key: jax.Array) -> Params:
   """{name: module.init(key_i, *inputs[name])}, one key per module, in name order."""
@@ -75,6 +86,8 @@ class JMVAE:
     latent_dim: dimension of z (64 on MNIST).
     encoder_hidden: hidden widths of every encoder tower.
     decoder_hidden: hidden widths of both decoders.
+    matmul_dtype: 'float32', or 'bfloat16' to round the inputs of every dense
+      product (accumulated in float32; see ``networks.dense_product``).
     unimodal_encoders: True for JMVAE-kl, which learns q(z|x) and q(z|w) (Eq. 4);
       False for JMVAE-zero, which feeds a missing modality to q(z|x,w) as zeros.
   """
@@ -84,17 +97,18 @@ class JMVAE:
   latent_dim: int = 64
   encoder_hidden: tuple[int, ...] = (512, 512)
   decoder_hidden: tuple[int, ...] = (512, 512)
+  matmul_dtype: str = 'float32'
   unimodal_encoders: bool = True
 
   def _modules(self) -> dict[str, Any]:
     modules = {
-        'joint_encoder': GaussianEncoder(self.encoder_hidden, self.latent_dim),
-        'x_decoder': MLP(self.decoder_hidden, self.x.dim),
-        'w_decoder': MLP(self.decoder_hidden, self.w.dim),
+        'joint_encoder': _encoder(self),
+        'x_decoder': _decoder(self, self.x.dim),
+        'w_decoder': _decoder(self, self.w.dim),
     }
     if self.unimodal_encoders:
-      modules['x_encoder'] = GaussianEncoder(self.encoder_hidden, self.latent_dim)
-      modules['w_encoder'] = GaussianEncoder(self.encoder_hidden, self.latent_dim)
+      modules['x_encoder'] = _encoder(self)
+      modules['w_encoder'] = _encoder(self)
     return modules
 
   def init(self, key: jax.Array) -> Params:
@@ -144,19 +158,20 @@ class VAE:
   """A VAE of x alone (Kingma & Welling 2013), the paper's marginal baseline.
 
   Same encoder and decoder shapes as JMVAE's x-side, so the comparison in Table 1
-  is between objectives, not capacities.
+  is between objectives, not capacities. Fields as JMVAE's.
   """
 
   x: Modality = MNIST_IMAGE
   latent_dim: int = 64
   encoder_hidden: tuple[int, ...] = (512, 512)
   decoder_hidden: tuple[int, ...] = (512, 512)
+  matmul_dtype: str = 'float32'
 
   def _encoder(self) -> GaussianEncoder:
-    return GaussianEncoder(self.encoder_hidden, self.latent_dim)
+    return _encoder(self)
 
   def _decoder(self) -> MLP:
-    return MLP(self.decoder_hidden, self.x.dim)
+    return _decoder(self, self.x.dim)
 
   def init(self, key: jax.Array) -> Params:
     """Initial parameters: {'x_encoder': ..., 'x_decoder': ...}."""
@@ -212,6 +227,7 @@ class ConditionalVAE:
     latent_dim: dimension of z.
     encoder_hidden: hidden widths of the encoder towers and the prior network.
     decoder_hidden: hidden widths of the decoder.
+    matmul_dtype: the dense products' input type (see JMVAE).
     prior_from_w: False for CVAE, True for CMMA.
   """
 
@@ -220,16 +236,16 @@ class ConditionalVAE:
   latent_dim: int = 64
   encoder_hidden: tuple[int, ...] = (512, 512)
   decoder_hidden: tuple[int, ...] = (512, 512)
+  matmul_dtype: str = 'float32'
   prior_from_w: bool = False
 
   def _modules(self) -> dict[str, Any]:
     modules = {
-        'joint_encoder': GaussianEncoder(self.encoder_hidden, self.latent_dim),
-        'x_decoder': MLP(self.decoder_hidden, self.x.dim),
+        'joint_encoder': _encoder(self),
+        'x_decoder': _decoder(self, self.x.dim),
     }
     if self.prior_from_w:
-      modules['prior_network'] = GaussianEncoder(self.encoder_hidden,
-                                                 self.latent_dim)
+      modules['prior_network'] = _encoder(self)
     return modules
 
   def init(self, key: jax.Array) -> Params:

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jmvae_jax import train
+from jmvae_jax import networks, train
 from jmvae_jax.config import Config
 
 
@@ -34,3 +34,33 @@ def test_first_update_is_adam_of_the_clipped_gradient(clip):
   for name, g in grads.items():
     np.testing.assert_allclose(
         updates[name], _numpy_adam_first_step(g * scale, 0.1, 3.0), rtol=1e-5)
+
+
+def test_bfloat16_products_round_only_the_operands():
+  rng = np.random.default_rng()
+  x = jnp.asarray(rng.uniform(size=(7, 784)), jnp.float32)
+  w = jax.nn.one_hot(jnp.asarray(rng.integers(0, 10, 7)), 10)
+  f32 = dataclasses.replace(Config(), latent_dim=8, hidden_width=64)
+  bf16 = dataclasses.replace(f32, matmul_dtype='bfloat16')
+  model32, model16 = f32.build_model(), bf16.build_model()
+  params = model32.init(jax.random.key(0))
+  assert jax.tree.structure(params) == jax.tree.structure(
+      model16.init(jax.random.key(0)))
+  got = model16.encode(params, x, w)
+  want = model32.encode(params, x, w)
+  assert got.mean.dtype == jnp.float32
+  # The same product in NumPy from bfloat16-rounded operands, float64 sums.
+  kernel = params['joint_encoder']['params']['tower_0']['Dense_0']['kernel']
+  bias = params['joint_encoder']['params']['tower_0']['Dense_0']['bias']
+  round16 = lambda a: np.asarray(jnp.asarray(a).astype(jnp.bfloat16),
+                                 np.float64)
+  numpy_layer = round16(x) @ round16(kernel) + np.asarray(bias)
+  layer = networks.MLP((64,), matmul_dtype='bfloat16').apply(
+      {'params': {'Dense_0': {'kernel': kernel, 'bias': bias}}}, x)
+  np.testing.assert_allclose(layer, np.where(numpy_layer > 0, numpy_layer,
+                                             0.01 * numpy_layer), rtol=1e-4,
+                             atol=1e-4)
+  # Rounding the operands moves the encoder's output by about bf16's 2**-8.
+  scale = np.abs(np.asarray(want.mean)).max()
+  assert 0 < np.abs(np.asarray(got.mean - want.mean)).max() < 0.05 * scale
+  assert bf16.build_model(training=False).matmul_dtype == 'float32'
