@@ -125,12 +125,15 @@ class Checkpoints:
                             _to_saveable(template))
     damaged = []
     for epoch in sorted(self._manager.all_steps(), reverse=True):
-      restored, problem = self._try_restore(epoch, abstract)
-      if restored is None and self._shapes_differ(epoch, abstract):
+      # Shapes first, from the metadata: a restore that fails leaves orbax's
+      # other array reads pending on an event loop it has closed, and they
+      # print tracebacks ("Event loop is closed") whenever they are collected.
+      if self._shapes_differ(epoch, abstract):
         raise UserError(
             f'the checkpoint in {self._directory} (epoch {epoch}) does not fit '
             'this model (its arrays have other shapes); use a new --workdir '
             'or the settings that made it')
+      restored, problem = self._try_restore(epoch, abstract)
       if restored is not None:
         if damaged:
           self._manager.close()
