@@ -14,6 +14,8 @@ import numpy as np
 from jmvae_jax import bounds, objectives, parallel
 from jmvae_jax.config import Config
 
+# The stream of a run's root key that its learning-curve bounds draw from.
+CURVE_STREAM = 4
 # Streams of the evaluation key: per-batch keys and the log p(w) table; and
 # within a batch's key, the ELBO's sample and the bounds' draws.
 _BATCH_STREAM, _PRIOR_STREAM = 0, 1
@@ -144,3 +146,16 @@ def curve_bounds(model: Any, params: Any, images: np.ndarray,
                      mesh=mesh, key=key, log=lambda _: None)
   return {f'curve_{name}': value for name, value in metrics.items()
           if not name.startswith('test_') or name == 'test_elbo'}
+
+
+def learning_curve(model: Any, params: Any, images: np.ndarray,
+                   labels: np.ndarray, *, config: Config,
+                   mesh: jax.sharding.Mesh, run_key: jax.Array,
+                   epoch: int) -> dict[str, float]:
+  """``curve_bounds`` after the epochs config.curve_every divides and the last
+  one, drawn from CURVE_STREAM of the run's root key; {} after other epochs."""
+  if not config.curve_every or (epoch % config.curve_every
+                                and epoch != config.epochs):
+    return {}
+  return curve_bounds(model, params, images, labels, config=config, mesh=mesh,
+                      key=jax.random.fold_in(run_key, CURVE_STREAM))

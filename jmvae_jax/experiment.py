@@ -36,7 +36,7 @@ from jmvae_jax.data import mnist
 from jmvae_jax.workdir import (check_training_data, locked, make_writable_dir,
                                prepare_workdir, write_results)
 
-_TEST_STREAM, _CURVE_STREAM = 3, 4
+_TEST_STREAM = 3
 
 
 def _ignore(_: str) -> None:
@@ -106,12 +106,9 @@ def _train_and_evaluate(config: Config, workdir: str,
   test_images = mnist.binarize_once(data.test_images)
 
   def learning_curve(state: train.TrainState, epoch: int) -> dict[str, float]:
-    if not config.curve_every or (epoch % config.curve_every
-                                  and epoch != config.epochs):
-      return {}
-    return evaluation.curve_bounds(
-        eval_model, state.params, test_images, data.test_labels, config=config,
-        mesh=mesh, key=jax.random.fold_in(state.key, _CURVE_STREAM))
+    return evaluation.learning_curve(
+        eval_model, state.params, test_images, data.test_labels,
+        config=config, mesh=mesh, run_key=state.key, epoch=epoch)
 
   try:
     state = run_loop.train_epochs(

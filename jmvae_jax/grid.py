@@ -41,7 +41,6 @@ from jmvae_jax.workdir import (check_training_data, locked, make_writable_dir,
 
 # Settings a grid's members may differ in; all others must be equal.
 VARYING = ('seed',) + train.MEMBER_SETTINGS
-_CURVE_STREAM = 4  # As experiment's: a member's curve uses its run's draws.
 
 
 def check_members(configs: Sequence[Config]) -> None:
@@ -164,13 +163,10 @@ def _train_grid(configs: list[Config], member_dirs: list[str], grid_dir: str,
   test_images = mnist.binarize_once(data.test_images)
 
   def learning_curves(state, epoch):
-    if not config.curve_every or (epoch % config.curve_every
-                                  and epoch != config.epochs):
-      return [{} for _ in configs]
-    return [evaluation.curve_bounds(
-        config.build_model(training=False), unstack(state.params, i), test_images, data.test_labels,
-        config=member, mesh=mesh,
-        key=jax.random.fold_in(unstack(state.key, i), _CURVE_STREAM))
+    return [evaluation.learning_curve(
+        config.build_model(training=False), unstack(state.params, i),
+        test_images, data.test_labels, config=member, mesh=mesh,
+        run_key=unstack(state.key, i), epoch=epoch)
             for i, member in enumerate(configs)]
 
   try:

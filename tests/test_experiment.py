@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from jmvae_jax import evaluation, experiment, parallel, train
+from jmvae_jax import evaluation, parallel, train
 from jmvae_jax.data import mnist
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import Config
@@ -131,7 +131,7 @@ def test_learning_curve_is_recorded_every_n_epochs_and_at_the_end(tmp_path,
       config.build_model(), state.params,
       mnist.binarize_once(data.test_images), data.test_labels, config=config,
       mesh=parallel.make_data_mesh(),
-      key=jax.random.fold_in(state.key, experiment._CURVE_STREAM))
+      key=jax.random.fold_in(state.key, evaluation.CURVE_STREAM))
   assert again['curve_joint'] == pytest.approx(lines[-1]['curve_joint'],
                                                rel=1e-6)
 
