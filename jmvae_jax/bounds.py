@@ -130,6 +130,17 @@ def _log_mean_exp_over_draws(
           for name, (running_max, total) in state.items()}
 
 
+def _encode(model: Model, params: Params, encoder: str, x: jax.Array,
+            w: jax.Array | None) -> DiagGaussian:
+  """The encoder named by its inputs ('xw', 'x' or 'w') at x [B, x_dim] and
+  w [B, w_dim]: fields [B, D]."""
+  if encoder == 'xw':
+    return model.encode(params, x, w)
+  if encoder == 'x':
+    return model.encode_x(params, x)
+  return model.encode_w(params, w)
+
+
 def _encoder_bounds(
     model: Model,
     params: Params,
@@ -154,12 +165,7 @@ def _encoder_bounds(
   """
   observed = {'x': jnp.asarray(x),
               'w': None if w is None else jnp.asarray(w)}
-  if encoder == 'xw':
-    q = model.encode(params, observed['x'], observed['w'])
-  elif encoder == 'x':
-    q = model.encode_x(params, observed['x'])
-  else:
-    q = model.encode_w(params, observed['w'])
+  q = _encode(model, params, encoder, observed['x'], observed['w'])
   modalities = sorted(set(''.join(targets)))
 
   def log_weights(z: jax.Array) -> dict[str, jax.Array]:
@@ -177,6 +183,17 @@ def _encoder_bounds(
 def _is_conditional_model(model: Model) -> bool:
   """True for models of x given w only (CVAE, CMMA: ``models.ConditionalVAE``)."""
   return hasattr(model, 'conditional_prior')
+
+
+def _check_conditional_args(model: Model, x: ArrayLike, w: ArrayLike, *,
+                            proposal: str, given: str, k: int,
+                            chunk_size: int | None) -> None:
+  """The argument checks of the conditional estimates (``iw_conditional``,
+  ``iw_conditional_tars``): x [B, x_dim], w [B, w_dim]."""
+  _check_choice('proposal', proposal, ('multiple', 'single'))
+  _check_choice('given', given, ('x', 'w'))
+  _check_sizes(k, chunk_size)
+  inputs.check_observations(model, x, w)
 
 
 def _conditional_model_bound(
@@ -415,11 +432,9 @@ def iw_conditional(
   Returns:
     Shape [B], float32.
   """
-  _check_choice('proposal', proposal, ('multiple', 'single'))
-  _check_choice('given', given, ('x', 'w'))
-  _check_sizes(k, chunk_size)
+  _check_conditional_args(model, x, w, proposal=proposal, given=given, k=k,
+                          chunk_size=chunk_size)
   inputs.check_count('prior_samples', prior_samples)
-  inputs.check_observations(model, x, w)
   if _is_conditional_model(model):
     if (proposal, given) != ('multiple', 'w'):
       raise ValueError(f'{type(model).__name__} models only x given w, with '
@@ -513,3 +528,88 @@ def evaluate_bounds(
       'conditional_single': joint_from_w - log_pw,
       'joint': multiple['xw'],
   }
+
+
+@functools.partial(
+    jax.jit, static_argnames=('model', 'k', 'proposal', 'given', 'chunk_size'))
+def iw_conditional_tars(
+    model: Model,
+    params: Params,
+    x: ArrayLike,
+    w: ArrayLike,
+    *,
+    key: jax.Array,
+    k: int,
+    proposal: str = 'single',
+    given: str = 'w',
+    chunk_size: int | None = None,
+) -> jax.Array:
+  """The authors' code's Eq. 9: log (1/k) sum_i p(x|z_i), z_i ~ q(z|w).
+
+  The other reading of the single conditional bound, beside ``iw_conditional``
+  (there: the joint with proposal q(z|w), minus log p(w)). The authors'
+  Theano library Tars (``Tars/models/jmvae.py``, ``_log_cd_importance_weight``
+  and ``_vr_bound_test(type_p='conditional', missing=True)``) draws z from the
+  unimodal encoder of the given modality and averages only the likelihood of
+  the other one, with no prior, no proposal density and no log p(w):
+
+    single:   log (1/k) sum_i p(x|z_i),   z_i ~ q(z|w)
+    multiple: log (1/k) sum_i p(x|z_i),   z_i ~ q(z|x,w)  (Tars with
+              missing=False; not the paper's Eq. 8, listed for comparison)
+
+  shown for given='w' (given='x' swaps x and w: p(w|z_i), z_i ~ q(z|x)).
+
+  What it estimates: for any k, exp of it is an unbiased estimate of
+  int p(x|z) q(z|w) dz, so as k grows it tends to the log of that integral.
+  That is log p(x|w) when q(z|w) = p(z|w) (x and w are independent given z),
+  and otherwise something else: not a bound of log p(x|w) in either
+  direction. With q(z|w) = p(z|w) and the exact log p(w) the two readings are
+  equal draw by draw: ``iw_conditional``'s weights p(x|z) p(w|z) p(z) /
+  p(z|w) = p(x|z) p(w), so with the same key and ``log_p_given`` = log p(w)
+  both return the same numbers, whose k = 1 mean is
+  E_p(z|w)[log p(x|z)] = log p(x|w) - KL(p(z|w) || p(z|x,w)); neither is
+  exact for small k. The 'multiple' form tends to log int p(x|z) q(z|x,w) dz:
+  z is chosen knowing x, and at q(z|x,w) = p(z|x,w) that limit is
+  log E_p(z|w)[p(x|z)^2] - log p(x|w) >= log p(x|w) (Cauchy-Schwarz).
+
+  Draws come from the same streams as ``iw_conditional`` and
+  ``evaluate_bounds`` (the 'w' stream for q(z|w), 'xw' for q(z|x,w)), so on
+  one trained model both readings see the same z_i.
+
+  Args:
+    model: a model with the unimodal encoder of ``given`` (JMVAE-kl; for
+      JMVAE-zero it is q(z|x=0, w)) and, for 'multiple', ``encode``.
+    params: its parameters.
+    x: shape [B, x_dim].
+    w: shape [B, w_dim].
+    key: PRNG key.
+    k: number of samples.
+    proposal: 'single' (the reading of Eq. 9) or 'multiple'.
+    given: 'w' for log p(x|w), 'x' for log p(w|x).
+    chunk_size: samples per scan step; None for all at once.
+
+  Returns:
+    Shape [B], float32.
+
+  References:
+    Suzuki, Nakayama & Matsuo 2016, Appendix B (Eq. 9); Tars,
+    https://github.com/masa-su/Tars.
+  """
+  _check_conditional_args(model, x, w, proposal=proposal, given=given, k=k,
+                          chunk_size=chunk_size)
+  if _is_conditional_model(model) or not hasattr(model, 'log_pw'):
+    raise ValueError(f'{type(model).__name__} has no unimodal encoders and '
+                     'likelihoods of both modalities; this reading needs a '
+                     'JMVAE')
+  observed = {'x': jnp.asarray(x), 'w': jnp.asarray(w)}
+  target = 'w' if given == 'x' else 'x'
+  encoder = 'xw' if proposal == 'multiple' else given
+  q = _encode(model, params, encoder, observed['x'], observed['w'])
+
+  def log_weights(z: jax.Array) -> dict[str, jax.Array]:
+    return {target: _log_likelihood(model, params, target, observed[target],
+                                    z)}
+
+  return _log_mean_exp_over_draws(
+      log_weights, q, key=jax.random.fold_in(key, _STREAMS[encoder]), k=k,
+      chunk_size=chunk_size)[target]

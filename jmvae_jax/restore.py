@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from typing import Any
 
 import jax
 
-from jmvae_jax import train
+from jmvae_jax import release, train
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
+from jmvae_jax.json_files import read_json_object
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,31 +49,29 @@ class TrainedRun:
     return self.config.model
 
 
-def read_config_values(workdir: str) -> dict[str, Any]:
+def read_config_values(workdir: str, *,
+                       flag: str = '--workdir') -> dict[str, Any]:
   """The settings in WORKDIR/config.json, as written by a training binary.
+
+  Args:
+    workdir: the run's directory.
+    flag: the flag that named it, for error messages (e.g. '--compare').
 
   Raises:
     UserError: ``workdir`` is not a directory, or its config.json is missing
       or not a JSON object.
   """
   if not os.path.isdir(workdir):
-    raise UserError(f'--workdir={workdir} is not a directory; give the '
-                    'directory of a trained run')
+    raise UserError(f'{flag}={workdir} is not a directory; give the '
+                    'directory of a trained run, or train one there first '
+                    f'(`python -m experiments.mnist --workdir={workdir}`)')
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
-    raise UserError(f'{workdir} holds no config.json; give the --workdir of a '
-                    'run made by `python -m experiments.mnist` or '
-                    '`python -m experiments.celeba`')
-  try:
-    with open(path) as f:
-      values = json.load(f)
-  except (OSError, ValueError) as error:
-    raise UserError(f'cannot read {path} ({error}); re-run the training '
-                    'command that made it') from error
-  if not isinstance(values, dict):
-    raise UserError(f'{path} does not hold a JSON object of settings; re-run '
-                    'the training command that made it')
-  return values
+    raise UserError(f'{flag}={workdir} holds no config.json; give the '
+                    'directory of a run made by `python -m experiments.mnist` '
+                    'or `python -m experiments.celeba`')
+  return read_json_object(
+      path, fix='re-run the training command that made it')
 
 
 def is_celeba(values: dict[str, Any]) -> bool:
@@ -113,11 +111,14 @@ def restore_state(workdir: str, template: Any) -> Any:
   return state
 
 
-def load_run(workdir: str | os.PathLike) -> TrainedRun:
+def load_run(workdir: str | os.PathLike, *,
+             flag: str = '--workdir') -> TrainedRun:
   """Loads the MNIST run in ``workdir``: settings, model and newest parameters.
 
   Args:
-    workdir: a directory written by ``experiment.train_and_evaluate``.
+    workdir: a directory written by ``experiment.train_and_evaluate``, or a
+      released model's folder (``jmvae_jax.release``).
+    flag: the flag that named it, for error messages (e.g. '--compare').
 
   Returns:
     The run, its parameters on the default device.
@@ -127,10 +128,16 @@ def load_run(workdir: str | os.PathLike) -> TrainedRun:
       checkpoint, holds a CelebA run, or its checkpoint does not fit its config.
   """
   workdir = os.path.abspath(os.path.expanduser(os.fspath(workdir)))
-  values = read_config_values(workdir)
+  values = read_config_values(workdir, flag=flag)
   if is_celeba(values):
-    raise UserError(f'{workdir} holds a CelebA run; load it with '
+    raise UserError(f'{flag}={workdir} holds a CelebA run; load it with '
                     '`jmvae_jax.celeba_restore.load_celeba_run`')
+  if (release.is_released_model(workdir)
+      and not os.path.isdir(os.path.join(workdir, 'checkpoints'))):
+    model, params, config = release.load_model(workdir)
+    return TrainedRun(workdir=workdir, config=config, model=model,
+                      params=params,
+                      epoch=int(release.read_release(workdir)['epoch']))
   config = Config.from_dict(values)
   model = config.build_model()
   # Shapes only (no initialization runs); the key is real because checkpoints

@@ -1,0 +1,206 @@
+"""Label-to-image accuracy and its digit classifier.
+
+Fast tests use fake "models" whose images are known and a classifier that reads
+them exactly; one compares against the probability, integrated numerically
+with SciPy, that a Gaussian draw lands on the right digit. The slow ones train
+(or reuse the cached) digit classifier on real MNIST and check that it reads a
+model which returns real test images of the requested digit as right, and one
+which returns noise as right one time in ten.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from jmvae_jax import digit_classifier, label_coherence, models
+from jmvae_jax.config import Config
+from jmvae_jax.distributions import DiagGaussian
+from jmvae_jax.errors import UserError
+from tests.synthetic import labelled_blobs
+
+
+def _logits(probabilities):
+  p = jnp.clip(probabilities, 1e-6, 1 - 1e-6)
+  return jnp.log(p) - jnp.log1p(-p)
+
+
+@dataclasses.dataclass(frozen=True)
+class PickedImages:
+  """z ~ N(offset * w, scale^2 I) in 10 + 1 dimensions; the image is one of
+  params['images'][argmax z[:10] + shift], chosen by the last coordinate of z.
+
+  params['images'] is [10, M, 784]: M images of each digit.
+  """
+
+  offset: float = 10.0
+  log_var: float = 0.0
+  shift: int = 0
+  latent_dim: int = 11
+  w: models.Modality = models.MNIST_LABEL
+
+  def encode_w(self, params, w):
+    mean = jnp.concatenate([self.offset * w, jnp.zeros(w.shape[:-1] + (1,))],
+                           axis=-1)
+    return DiagGaussian(mean, jnp.full(mean.shape, self.log_var))
+
+  def decode_x(self, params, z):
+    images = params['images']
+    digit = (jnp.argmax(z[..., :10], axis=-1) + self.shift) % 10
+    which = jnp.floor(jax.scipy.stats.norm.cdf(z[..., 10])
+                      * images.shape[1]).astype(jnp.int32)
+    return _logits(images[digit, jnp.clip(which, 0, images.shape[1] - 1)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+  """Ignores the label: each image is the sigmoid of 3 z, z ~ N(0, I_784)."""
+
+  latent_dim: int = 784
+  w: models.Modality = models.MNIST_LABEL
+
+  def encode_w(self, params, w):
+    shape = w.shape[:-1] + (self.latent_dim,)
+    return DiagGaussian(jnp.zeros(shape), jnp.zeros(shape))
+
+  def decode_x(self, params, z):
+    return 3.0 * z
+
+
+def _prototypes():
+  """One distinct image per digit [10, 1, 784], and the exact classifier of
+  its images (the prototype it overlaps most)."""
+  prototypes = np.zeros((10, 784), np.float32)
+  for digit in range(10):
+    prototypes[digit, digit * 70:(digit + 1) * 70 + 50] = 1.0
+
+  def classify(images):
+    # A prototype overlaps itself in 120 pixels, its neighbours in 50.
+    return np.argmax(images @ prototypes.T, axis=1)
+
+  return {'images': jnp.asarray(prototypes[:, None])}, classify
+
+
+def test_right_digits_score_one_and_shifted_digits_zero():
+  params, classify = _prototypes()
+  right = label_coherence.label_to_image_accuracy(
+      PickedImages(), params, classify, key=jax.random.key(0),
+      num_per_label=30, batch_size=7)
+  assert right.overall == 1.0 and right.per_digit == (1.0,) * 10
+  assert right.num_per_label == 30
+  wrong = label_coherence.label_to_image_accuracy(
+      PickedImages(shift=3), params, classify, key=jax.random.key(0),
+      num_per_label=5)
+  assert wrong.overall == 0.0
+
+
+def test_accuracy_matches_the_probability_of_the_right_argmax():
+  # z_c ~ N(offset, 1), the 9 others N(0, 1): the image is right with
+  # probability P = int phi(t - offset) Phi(t)^9 dt.
+  offset, n = 1.0, 2000
+  exact, _ = integrate.quad(
+      lambda t: stats.norm.pdf(t - offset) * stats.norm.cdf(t) ** 9,
+      -np.inf, np.inf)
+  params, classify = _prototypes()
+  result = label_coherence.label_to_image_accuracy(
+      PickedImages(offset=offset), params, classify,
+      key=jax.random.key(int(np.random.default_rng().integers(1 << 30))),
+      num_per_label=n, batch_size=500)
+  std = np.sqrt(exact * (1 - exact) / n)
+  assert abs(result.overall - exact) < 4 * std / np.sqrt(10)
+  np.testing.assert_allclose(result.per_digit, exact, atol=5 * std)
+
+
+def test_the_same_key_gives_the_same_accuracy():
+  params, classify = _prototypes()
+  model = PickedImages(offset=1.0)
+  first, second = (label_coherence.label_to_image_accuracy(
+      model, params, classify, key=jax.random.key(3), num_per_label=50)
+                   for _ in range(2))
+  assert first == second
+
+
+def test_models_without_q_z_given_w_are_refused():
+  with pytest.raises(UserError, match='cannot draw images from labels'):
+    label_coherence.label_to_image_accuracy(
+        models.VAE(), {}, lambda images: images, key=jax.random.key(0))
+  params, classify = _prototypes()
+  with pytest.raises(UserError, match='>= 1'):
+    label_coherence.label_to_image_accuracy(
+        PickedImages(), params, classify, key=jax.random.key(0),
+        num_per_label=0)
+
+
+def test_classifier_training_is_deterministic_and_cached(tmp_path):
+  data = labelled_blobs(num_train=300, num_test=100)
+  config = digit_classifier.ClassifierConfig(epochs=2, batch_size=10,
+                                            hidden=(32,))
+  lines = []
+  first = digit_classifier.load_or_train(data, cache_dir=tmp_path,
+                                         config=config, log=lines.append)
+  assert len(lines) == 3  # Two epochs and the result.
+  again = digit_classifier.train_classifier(
+      data.train_images, data.train_labels, config=config, log=lambda _: None)
+  for a, b in zip(jax.tree.leaves(first.params), jax.tree.leaves(again),
+                  strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  cached = digit_classifier.load_or_train(data, cache_dir=tmp_path,
+                                          config=config, log=lines.append)
+  assert len(lines) == 3 and cached.path == first.path
+  assert cached.test_accuracy == first.test_accuracy
+  np.testing.assert_array_equal(cached.predict(data.test_images),
+                                first.predict(data.test_images))
+  # The blobs are easy: the classifier must read them.
+  assert first.test_accuracy > 0.9
+  other = digit_classifier.load_or_train(
+      data, cache_dir=tmp_path, log=lambda _: None,
+      config=dataclasses.replace(config, seed=1))
+  assert other.path != first.path
+
+
+def test_random_shifts_move_each_image_by_at_most_the_limit():
+  images = np.zeros((50, 784), np.float32)
+  images[:, 14 * 28 + 14] = 1.0  # One lit pixel in the middle.
+  moved = np.asarray(digit_classifier.random_shifts(
+      jax.random.key(0), jnp.asarray(images), 2)).reshape(50, 28, 28)
+  rows, cols = np.nonzero(moved.sum(0))
+  assert moved.sum() == 50  # Nothing lost.
+  assert set(rows) <= set(range(12, 17)) and set(cols) <= set(range(12, 17))
+  assert len(set(zip(rows, cols))) > 5  # Different shifts per image.
+
+
+@pytest.fixture(scope='module')
+def classifier(local_mnist):
+  """The default classifier (trained once, then read from the cache)."""
+  return digit_classifier.load_or_train(local_mnist, cache_dir=Config.data_dir)
+
+
+@pytest.mark.slow
+def test_classifier_reads_the_test_set(classifier, local_mnist):
+  # Measured: 0.9887 (seed 0, 15 epochs).
+  assert classifier.test_accuracy >= 0.98
+  assert digit_classifier.accuracy(
+      classifier.params, local_mnist.test_images,
+      local_mnist.test_labels) == classifier.test_accuracy
+
+
+@pytest.mark.slow
+def test_real_test_digits_score_about_one_and_noise_about_a_tenth(
+    classifier, local_mnist):
+  per_digit = 50
+  images = np.stack([
+      local_mnist.test_images[local_mnist.test_labels == digit][:per_digit]
+      for digit in range(10)])
+  real = label_coherence.label_to_image_accuracy(
+      PickedImages(), {'images': jnp.asarray(images)}, classifier.predict,
+      key=jax.random.key(0), num_per_label=200)
+  # The images are the classifier's test images: it reads 98.9% of them.
+  assert real.overall >= 0.97 and min(real.per_digit) >= 0.9
+  noise = label_coherence.label_to_image_accuracy(
+      Noise(), {}, classifier.predict, key=jax.random.key(1),
+      num_per_label=300)
+  # The label has no effect on the images: 0.1 in expectation, std ~0.006.
+  assert abs(noise.overall - 0.1) < 0.03
