@@ -18,9 +18,10 @@ $(VENV)/.installed: setup.cfg requirements.lock
 mnist: setup
 	$(PY) -m experiments.mnist $(MNIST_FLAGS)
 
-# pytest exits 5 when it collects nothing: say so and fail loudly.
+# pytest exits 5 when it collects nothing: say so and fail loudly. The 15
+# slowest tests are listed at the end.
 test: setup
-	$(PY) -m pytest -ra; rc=$$?; \
+	$(PY) -m pytest -ra --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 quicktest: setup

@@ -20,12 +20,11 @@ Re-running a command with the same --workdir resumes it from its last checkpoint
 from __future__ import annotations
 
 import dataclasses
-import json
 
-from absl import app, flags
+from absl import flags
 
+from experiments import cli
 from jmvae_jax import celeba_config, celeba_experiment
-from jmvae_jax.errors import UserError
 
 _DEFAULTS = celeba_config.CelebAConfig()
 
@@ -69,26 +68,18 @@ _CACHE_DIR = flags.DEFINE_string(
     "Where the detected faces are cached; '' for no cache.")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    config = dataclasses.replace(
-        _DEFAULTS, model=_MODEL.value, alpha=_ALPHA.value,
-        epochs=_EPOCHS.value, warmup_epochs=_WARMUP.value,
-        batch_size=_BATCH.value, learning_rate=_LR.value,
-        gan_feature_weight=_GAN_FEATURE_WEIGHT.value,
-        image_log_prob=_IMAGE_LOG_PROB.value, seed=_SEED.value,
-        eval_k=_EVAL_K.value, eval_prior_samples=_EVAL_PRIOR.value,
-        max_images=_MAX_IMAGES.value, data_dir=_DATA_DIR.value,
-        cache_dir=_CACHE_DIR.value)
-    results = celeba_experiment.train_and_evaluate(config, _WORKDIR.value)
-  except UserError as error:
-    raise SystemExit(f'error: {error}') from None
-  print(json.dumps(results, indent=2, sort_keys=True))
+def main():
+  config = dataclasses.replace(
+      _DEFAULTS, model=_MODEL.value, alpha=_ALPHA.value,
+      epochs=_EPOCHS.value, warmup_epochs=_WARMUP.value,
+      batch_size=_BATCH.value, learning_rate=_LR.value,
+      gan_feature_weight=_GAN_FEATURE_WEIGHT.value,
+      image_log_prob=_IMAGE_LOG_PROB.value, seed=_SEED.value,
+      eval_k=_EVAL_K.value, eval_prior_samples=_EVAL_PRIOR.value,
+      max_images=_MAX_IMAGES.value, data_dir=_DATA_DIR.value,
+      cache_dir=_CACHE_DIR.value)
+  return celeba_experiment.train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == '__main__':
-  # Orbax logs every save at INFO; show warnings only unless --verbosity says so.
-  flags.FLAGS.set_default('verbosity', -1)
-  app.run(main)
+  cli.run(main)

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from absl import app, flags, logging
+from absl import flags
 
+from experiments import cli
 from jmvae_jax import celeba_config, tables
 from jmvae_jax.celeba_tables import CELEBA
-from jmvae_jax.errors import UserError
 
 _DEFAULTS = celeba_config.CelebAConfig()
 
@@ -54,26 +54,18 @@ _TABLES_ONLY = flags.DEFINE_bool('tables_only', False,
                                  'Only write the tables from finished runs.')
 
 
-def main(argv):
-  if not flags.FLAGS['verbosity'].present:
-    # Orbax logs every save at INFO: show warnings only unless asked.
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    rows = tables.select_rows(CELEBA, _ROWS.value)
-    seeds = tables.parse_seeds(_SEEDS.value)
-    base = dataclasses.replace(
-        _DEFAULTS, epochs=_EPOCHS.value, warmup_epochs=_WARMUP.value,
-        eval_k=_EVAL_K.value, eval_prior_samples=_EVAL_PRIOR.value,
-        max_images=_MAX_IMAGES.value, data_dir=_DATA_DIR.value,
-        cache_dir=_CACHE_DIR.value)
-    tables.reproduce(CELEBA, base, rows, seeds, root=_ROOT.value,
-                     out_dir=_OUT.value or _ROOT.value,
-                     tables_only=_TABLES_ONLY.value)
-  except UserError as error:
-    raise SystemExit(f'error: {error}') from None
+def main():
+  rows = tables.select_rows(CELEBA, _ROWS.value)
+  seeds = tables.parse_seeds(_SEEDS.value)
+  base = dataclasses.replace(
+      _DEFAULTS, epochs=_EPOCHS.value, warmup_epochs=_WARMUP.value,
+      eval_k=_EVAL_K.value, eval_prior_samples=_EVAL_PRIOR.value,
+      max_images=_MAX_IMAGES.value, data_dir=_DATA_DIR.value,
+      cache_dir=_CACHE_DIR.value)
+  tables.reproduce(CELEBA, base, rows, seeds, root=_ROOT.value,
+                   out_dir=_OUT.value or _ROOT.value,
+                   tables_only=_TABLES_ONLY.value)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -18,8 +18,9 @@ run's first test faces unless --faces gives image files.
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+from absl import flags
 
+from experiments import cli
 from jmvae_jax import celeba_figures, figures, restore
 from jmvae_jax.errors import UserError
 
@@ -56,30 +57,23 @@ def _refuse_flags(names: tuple[str, ...], kind: str) -> None:
     raise UserError(f'{kind} runs take no {", ".join(given)}; see --helpfull')
 
 
-def main(argv):
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+def main():
   num_samples = _NUM_SAMPLES.value
-  try:
-    if restore.is_celeba_run(_WORKDIR.value):
-      _refuse_flags(_MNIST_ONLY, 'CelebA')
-      celeba_figures.write_celeba_figures(
-          _WORKDIR.value, face_paths=_FACES.value, data_dir=_DATA_DIR.value,
-          num_samples=6 if num_samples is None else num_samples,
-          num_faces=_NUM_FACES.value, seed=_SEED.value)
-    else:
-      _refuse_flags(_CELEBA_ONLY, 'MNIST')
-      figures.write_figures(
-          _WORKDIR.value, compare=_COMPARE.value, data_dir=_DATA_DIR.value,
-          embedding=_EMBEDDING.value, num_points=_NUM_POINTS.value,
-          per_class=_PER_CLASS.value,
-          num_samples=8 if num_samples is None else num_samples,
-          seed=_SEED.value)
-  except UserError as error:
-    raise SystemExit(f'error: {error}') from None
+  if restore.is_celeba_run(_WORKDIR.value):
+    _refuse_flags(_MNIST_ONLY, 'CelebA')
+    celeba_figures.write_celeba_figures(
+        _WORKDIR.value, face_paths=_FACES.value, data_dir=_DATA_DIR.value,
+        num_samples=6 if num_samples is None else num_samples,
+        num_faces=_NUM_FACES.value, seed=_SEED.value)
+  else:
+    _refuse_flags(_CELEBA_ONLY, 'MNIST')
+    figures.write_figures(
+        _WORKDIR.value, compare=_COMPARE.value, data_dir=_DATA_DIR.value,
+        embedding=_EMBEDDING.value, num_points=_NUM_POINTS.value,
+        per_class=_PER_CLASS.value,
+        num_samples=8 if num_samples is None else num_samples,
+        seed=_SEED.value)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

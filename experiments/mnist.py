@@ -18,13 +18,12 @@ The workdir must be on a file system every process sees.
 
 from __future__ import annotations
 
-import json
 
-from absl import app, flags, logging
+from absl import flags
 
+from experiments import cli
 from jmvae_jax import config as config_lib
 from jmvae_jax import config_flags, experiment, parallel
-from jmvae_jax.errors import UserError
 
 _CONFIG_FLAGS = config_flags.define_config_flags(config_lib.Config)
 _PAPER = config_flags.define_preset_flag(
@@ -45,25 +44,16 @@ _DISTRIBUTED = flags.DEFINE_bool(
     'Open MPI).')
 
 
-def main(argv):
-  if not flags.FLAGS['verbosity'].present:
-    # Orbax logs every save at INFO: show warnings only unless asked.
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    # Before anything touches the devices.
-    parallel.maybe_initialize_distributed(
-        _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-        auto_detect=_DISTRIBUTED.value)
-    config = config_flags.config_from_flags(
-        config_lib.Config(), _CONFIG_FLAGS,
-        presets=config_lib.PAPER_SETTINGS if _PAPER.value else None)
-    results = experiment.train_and_evaluate(config, _WORKDIR.value)
-  except UserError as error:
-    raise SystemExit(f'error: {error}') from None
-  print(json.dumps(results, indent=2, sort_keys=True))
+def main():
+  # Before anything touches the devices.
+  parallel.maybe_initialize_distributed(
+      _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+      auto_detect=_DISTRIBUTED.value)
+  config = config_flags.config_from_flags(
+      config_lib.Config(), _CONFIG_FLAGS,
+      presets=config_lib.PAPER_SETTINGS if _PAPER.value else None)
+  return experiment.train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -5,17 +5,18 @@ Examples:
   python -m experiments.tables --paper --seeds=0,1,2               # the paper's budget
   python -m experiments.tables --rows=cvae --epochs=20             # refresh one row
   python -m experiments.tables --tables_only                       # re-write tables
+  python -m experiments.tables --paper --seeds=1,2 --as_grids      # one program per model
 
 Runs live in --root/<row>/seed<N>/ and resume; finished runs are skipped.
 """
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+from absl import flags
 
+from experiments import cli
 from jmvae_jax import config as config_lib
 from jmvae_jax import config_flags, tables
-from jmvae_jax.errors import UserError
 
 _ROOT = flags.DEFINE_string('root', 'runs/tables', 'Directory of all runs.')
 _OUT = flags.DEFINE_string('out_dir', None,
@@ -30,28 +31,24 @@ _PAPER = config_flags.define_preset_flag(
 _CONFIG_FLAGS = config_flags.define_config_flags(
     config_lib.Config, skip=('model', 'alpha', 'seed'),
     defaults={'epochs': 20, 'warmup_epochs': 10})
+_AS_GRIDS = flags.DEFINE_bool(
+    'as_grids', False,
+    'Train the runs not yet started as one compiled program per model type '
+    '(e.g. JMVAE-kl\'s three alphas x the seeds); see jmvae_jax.grid.')
 _TABLES_ONLY = flags.DEFINE_bool('tables_only', False,
                                  'Only write the tables from finished runs.')
 
 
-def main(argv):
-  if not flags.FLAGS['verbosity'].present:
-    # Orbax logs every save at INFO: show warnings only unless asked.
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    rows = tables.select_rows(tables.MNIST, _ROWS.value)
-    seeds = tables.parse_seeds(_SEEDS.value)
-    base = config_flags.config_from_flags(
-        config_lib.Config(), _CONFIG_FLAGS,
-        presets=config_lib.PAPER_SETTINGS if _PAPER.value else None)
-    tables.reproduce(tables.MNIST, base, rows, seeds, root=_ROOT.value,
-                     out_dir=_OUT.value or _ROOT.value,
-                     tables_only=_TABLES_ONLY.value)
-  except UserError as error:
-    raise SystemExit(f'error: {error}') from None
+def main():
+  rows = tables.select_rows(tables.MNIST, _ROWS.value)
+  seeds = tables.parse_seeds(_SEEDS.value)
+  base = config_flags.config_from_flags(
+      config_lib.Config(), _CONFIG_FLAGS,
+      presets=config_lib.PAPER_SETTINGS if _PAPER.value else None)
+  tables.reproduce(tables.MNIST, base, rows, seeds, root=_ROOT.value,
+                   out_dir=_OUT.value or _ROOT.value,
+                   tables_only=_TABLES_ONLY.value, as_grids=_AS_GRIDS.value)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

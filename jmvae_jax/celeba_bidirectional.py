@@ -2,8 +2,10 @@
 
 The CelebA directions of ``python -m experiments.generate`` (Sec. 4.4.3):
 ``predict_attribute_files`` reads each face as in training and predicts its 40
-attributes through q(z|x) and p(w|z); ``write_faces`` draws z ~ q(z|w) for an
-attribute vector and writes the faces p(x|z) gives, and their mean, as PNGs.
+attributes through q(z|x) and p(w|z) (``predict_test_faces`` the same for faces
+of the run's test set); ``write_faces`` draws z ~ q(z|w) for an attribute
+vector and writes the faces p(x|z) gives, their mean and a grid of them, as
+PNGs.
 Attributes the user does not set keep their average over the run's training
 faces.
 """
@@ -17,8 +19,9 @@ from collections.abc import Mapping, Sequence
 import jax
 import numpy as np
 
-from jmvae_jax import (celeba_generation, celeba_models, celeba_train,
-                       face_files, image_files)
+from jmvae_jax import (celeba_experiment, celeba_generation, celeba_models,
+                       celeba_train, face_files, image_files)
+from jmvae_jax.bidirectional import checked_test_indices
 from jmvae_jax.celeba_restore import CelebARun, load_celeba_run
 from jmvae_jax.data.celeba import ATTRIBUTE_NAMES
 from jmvae_jax.errors import UserError
@@ -31,7 +34,7 @@ class AttributePrediction:
   """The predicted attributes of one face image.
 
   Attributes:
-    path: the file.
+    path: the file (or 'test face N' for a face of the test set).
     probabilities: P(attribute present) [40], in ``ATTRIBUTE_NAMES`` order.
   """
 
@@ -135,12 +138,50 @@ def predict_attribute_files(workdir: str, paths: Sequence[str], *,
   if not paths:
     raise UserError('give at least one image file')
   faces = np.stack([face_files.read_face(p, detect=detect) for p in paths])
-  run = load_celeba_run(workdir)
+  return _predict(load_celeba_run(workdir), paths, faces)
+
+
+def _predict(run: CelebARun, names: Sequence[str],
+             faces: np.ndarray) -> list[AttributePrediction]:
+  """Predictions for uint8 faces [N, 64, 64, 3], named ``names``."""
   require_jmvae(run, 'predict attributes')
   probabilities = np.asarray(celeba_generation.predict_attributes(
       run.model, run.variables,
       celeba_train.standardize(faces, run.stats.pixels), key=None))
-  return [AttributePrediction(p, q) for p, q in zip(paths, probabilities)]
+  return [AttributePrediction(n, p) for n, p in zip(names, probabilities)]
+
+
+def predict_test_faces(workdir: str, indices: Sequence[int], *,
+                       data_dir: str | None = None
+                       ) -> list[AttributePrediction]:
+  """Predicts the attributes of faces of the run's test set.
+
+  As ``predict_attribute_files``, on the test faces the run was evaluated on
+  (loaded, or read from the cache, as its config says); each prediction is
+  named 'test face N'.
+
+  Args:
+    workdir: a trained CelebA JMVAE run.
+    indices: positions in its test set.
+    data_dir: where CelebA is looked for (default: the run's config.data_dir).
+
+  Returns:
+    One prediction per index, in order.
+
+  Raises:
+    UserError: no index given or one out of range, the data are missing, or
+      the run cannot be loaded or predict attributes.
+  """
+  if not indices:
+    raise UserError('give at least one test face index')
+  run = load_celeba_run(workdir)
+  config = run.config
+  if data_dir:
+    config = dataclasses.replace(config, data_dir=data_dir)
+  test_images = celeba_experiment.load_data(config).test_images
+  chosen = checked_test_indices(indices, len(test_images), 'faces')
+  faces = celeba_train.to_uint8(test_images[chosen])
+  return _predict(run, [f'test face {i}' for i in indices], faces)
 
 
 def write_faces(workdir: str, attributes: Mapping[str, float], *, num: int,
@@ -149,17 +190,18 @@ def write_faces(workdir: str, attributes: Mapping[str, float], *, num: int,
 
   The attribute vector is the training faces' average with the given
   attributes set; each face is the mean of p(x|z) at one z ~ q(z|w), and
-  ``mean.png`` is the average of the faces.
+  ``mean.png`` is the average of the faces and ``grid.png`` all of them.
 
   Args:
     workdir: a trained CelebA JMVAE run.
     attributes: name -> value in [-1, 1] (``parse_attribute_values``).
     num: how many faces.
-    out: the directory to write sample_000.png, ... and mean.png into.
+    out: the directory to write sample_000.png, ..., mean.png and grid.png
+      into.
     seed: seed of the draws.
 
   Returns:
-    The paths written, the samples first and mean.png last.
+    The paths written: the samples, mean.png, grid.png.
 
   Raises:
     UserError: an unknown attribute, a bad count, an unusable run or output

@@ -8,6 +8,11 @@ A run owns a working directory:
   WORKDIR/results.json     the test bounds of Table 2 after the last epoch
   WORKDIR/data_stats.npz   the training faces' pixel and attribute statistics,
                            for inference (``jmvae_jax.celeba_stats``)
+  WORKDIR/events.out.tfevents.*  the metrics.jsonl curves for TensorBoard,
+                           written as each epoch ends, and the test bounds
+                           (``jmvae_jax.summaries``)
+  WORKDIR/report.md        settings, test bounds beside Table 2's, wall times
+                           (``jmvae_jax.run_report``)
 
 Re-running with the same WORKDIR resumes from the newest checkpoint; every
 random draw derives from the seed, the epoch and the step, so a resumed run
@@ -31,7 +36,8 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from jmvae_jax import bounds, celeba_stats, celeba_train, gan, run_loop
+from jmvae_jax import (bounds, celeba_stats, celeba_train, gan, run_loop,
+                       run_report, summaries)
 from jmvae_jax.celeba_config import RESUME_FIELDS, CelebAConfig
 from jmvae_jax.celeba_train import PixelStats
 from jmvae_jax.checkpoints import Checkpoints
@@ -39,7 +45,7 @@ from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
 from jmvae_jax.evaluation import format_duration
 from jmvae_jax.workdir import (check_training_data, locked, make_writable_dir,
-                               prepare_workdir, write_results)
+                               prepare_workdir)
 
 _TEST_STREAM = 3
 _LOGGED_PREFIXES = ('recon_', 'kl_', 'generator_', 'discriminator', 'feature_')
@@ -167,7 +173,8 @@ def _train_and_evaluate(config: CelebAConfig, workdir: str,
   check_training_data(workdir, data.train_images, data.train_attributes,
                       data.source)
   data_stats = celeba_stats.compute(data)
-  if jax.process_index() == 0:
+  main_process = jax.process_index() == 0
+  if main_process:
     celeba_stats.save(workdir, data_stats)
   stats = data_stats.pixels
   train_images = jax.device_put(celeba_train.to_uint8(data.train_images))
@@ -184,6 +191,8 @@ def _train_and_evaluate(config: CelebAConfig, workdir: str,
     log(f'resuming from the checkpoint after epoch {int(state.epoch)}')
 
   train_epoch = celeba_train.make_train_epoch(trainer, config)
+  scalars = summaries.resume_scalars(workdir, int(state.epoch),
+                                    enabled=main_process)
   try:
     state = run_loop.train_epochs(
         state, epochs=config.epochs,
@@ -192,10 +201,11 @@ def _train_and_evaluate(config: CelebAConfig, workdir: str,
         checkpoints=checkpoints,
         metrics_path=os.path.join(workdir, 'metrics.jsonl'),
         images_per_epoch=num_train // config.batch_size * config.batch_size,
-        main_process=jax.process_index() == 0,
-        logged_prefixes=_LOGGED_PREFIXES, log=log)
+        main_process=main_process, logged_prefixes=_LOGGED_PREFIXES,
+        on_epoch=scalars.add_epochs, log=log)
   finally:
     checkpoints.close()
+    scalars.close()
 
   start = time.perf_counter()
   test_metrics = evaluate(
@@ -213,6 +223,6 @@ def _train_and_evaluate(config: CelebAConfig, workdir: str,
       'eval_seconds': time.perf_counter() - start,
       **test_metrics,
   }
-  if jax.process_index() == 0:
-    write_results(os.path.join(workdir, 'results.json'), results)
+  if main_process:
+    run_report.record_results(workdir, results)
   return results

@@ -16,7 +16,8 @@
   training_curves.png       every loss term of metrics.jsonl per epoch.
 
 and the same curves, the test results and the figures as TensorBoard event
-data (``jmvae_jax.summaries``). Figs. 4 and 5 need a JMVAE run (JMVAE-GAN,
+data (``jmvae_jax.summaries``), and report.md with links to the figures
+(``jmvae_jax.run_report``). Figs. 4 and 5 need a JMVAE run (JMVAE-GAN,
 JMVAE-kl or JMVAE-zero); for other models only the curves are drawn.
 
 References:
@@ -34,7 +35,8 @@ import jax
 import numpy as np
 
 from jmvae_jax import (celeba_experiment, celeba_generation, celeba_models,
-                       celeba_train, face_files, figures, plotting, summaries)
+                       celeba_train, face_files, figures, plotting, run_report,
+                       summaries)
 from jmvae_jax.celeba_bidirectional import attribute_vector, canonical_name
 from jmvae_jax.celeba_restore import CelebARun, load_celeba_run
 from jmvae_jax.data import celeba
@@ -170,7 +172,8 @@ def write_celeba_figures(workdir: str, *, face_paths: Sequence[str] = (),
     log: receives one line per figure written or skipped.
 
   Returns:
-    The name -> path of each PNG written, and 'events' -> the event file.
+    The name -> path of each PNG written, 'events' -> the event file and
+    'report' -> report.md (rewritten with links to the figures).
 
   Raises:
     UserError: the run or the data cannot be loaded, or a setting is bad.
@@ -205,4 +208,5 @@ def write_celeba_figures(workdir: str, *, face_paths: Sequence[str] = (),
   else:
     log(f'skipped {figures.CURVES}: {run.workdir} has no metrics.jsonl')
   done('events', summaries.summarize_run(run.workdir, paths))
+  done('report', run_report.write_report(run.workdir))
   return paths

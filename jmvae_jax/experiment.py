@@ -8,6 +8,11 @@ A run owns a working directory:
                            every config.curve_every epochs the learning-curve
                            bounds ('curve_*')
   WORKDIR/results.json     test metrics after the last epoch
+  WORKDIR/events.out.tfevents.*  the metrics.jsonl curves for TensorBoard,
+                           written as each epoch ends, and the test metrics
+                           (``jmvae_jax.summaries``)
+  WORKDIR/report.md        settings, test bounds beside the paper's, wall
+                           times (``jmvae_jax.run_report``)
 
 Re-running with the same WORKDIR resumes from the newest checkpoint; because every
 random draw is derived from the seed, the epoch and the step, a resumed run ends
@@ -16,8 +21,8 @@ with the same parameters as an uninterrupted one.
 The run is data-parallel over every device of every process (see
 ``jmvae_jax.parallel``). In a multi-process run each process executes this same
 function in lockstep on the same data; all take part in checkpointing (orbax
-coordinates them), but only process 0 writes config.json, metrics.jsonl and
-results.json, and only it logs.
+coordinates them), but only process 0 writes config.json, metrics.jsonl,
+results.json, the event files and report.md, and only it logs.
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ from typing import Any, Callable
 
 import jax
 
-from jmvae_jax import evaluation, parallel, run_loop, train
+from jmvae_jax import (evaluation, parallel, run_loop, run_report, summaries,
+                       train)
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import RESUME_FIELDS, Config
 from jmvae_jax.data import mnist
 from jmvae_jax.workdir import (check_training_data, locked, make_writable_dir,
-                               prepare_workdir, write_results)
+                               prepare_workdir)
 
 _TEST_STREAM = 3
 
@@ -110,6 +116,9 @@ def _train_and_evaluate(config: Config, workdir: str,
         eval_model, state.params, test_images, data.test_labels,
         config=config, mesh=mesh, run_key=state.key, epoch=epoch)
 
+  # TensorBoard curves, live: the epochs kept, then each one as it ends.
+  scalars = summaries.resume_scalars(workdir, int(state.epoch),
+                                    enabled=main_process)
   try:
     state = run_loop.train_epochs(
         state, epochs=config.epochs,
@@ -120,9 +129,10 @@ def _train_and_evaluate(config: Config, workdir: str,
                           * config.batch_size),
         main_process=main_process,
         logged_prefixes=('recon_', 'kl_', 'curve_marginal', 'curve_joint'),
-        after_epoch=learning_curve, log=log)
+        after_epoch=learning_curve, on_epoch=scalars.add_epochs, log=log)
   finally:
     checkpoints.close()
+    scalars.close()
 
   start = time.perf_counter()
   test_metrics = evaluation.evaluate(
@@ -138,5 +148,5 @@ def _train_and_evaluate(config: Config, workdir: str,
       **test_metrics,
   }
   if main_process:
-    write_results(os.path.join(workdir, 'results.json'), results)
+    run_report.record_results(workdir, results)
   return results

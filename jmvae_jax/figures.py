@@ -16,8 +16,10 @@
   training_curves.png       every loss term of metrics.jsonl per epoch.
 
 and writes the same curves, the test results and the figures as TensorBoard
-event data into WORKDIR (see ``jmvae_jax.summaries``). Models see the grey-level
-test images, the expectation of the binarized images they were trained on.
+event data into WORKDIR (see ``jmvae_jax.summaries``), and WORKDIR/report.md
+again, now with links to the figures (``jmvae_jax.run_report``). Models see
+the grey-level test images, the expectation of the binarized images they were
+trained on.
 
 References:
   Suzuki, Nakayama & Matsuo, "Joint Multimodal Learning with Deep Generative
@@ -34,7 +36,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from jmvae_jax import generation, plotting, summaries
+from jmvae_jax import generation, plotting, run_report, summaries
 from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
 from jmvae_jax.restore import TrainedRun, load_run
@@ -198,7 +200,8 @@ def write_figures(workdir: str, *, compare: Sequence[str] = (),
     log: receives one line per figure written or skipped.
 
   Returns:
-    The name -> path of each PNG written, and 'events' -> the event file.
+    The name -> path of each PNG written, 'events' -> the event file and
+    'report' -> report.md (rewritten with links to the figures).
 
   Raises:
     UserError: a run cannot be loaded, the data are missing, or a setting is bad.
@@ -209,7 +212,7 @@ def write_figures(workdir: str, *, compare: Sequence[str] = (),
   if min(num_points, per_class, num_samples) < 1:
     raise UserError('--num_points, --per_class and --num_samples must be >= 1')
   run = load_run(workdir)
-  runs = [run] + [load_run(other) for other in compare]
+  runs = [run] + [load_run(other, flag='--compare') for other in compare]
   if data is None:
     data = mnist.load_mnist(os.path.expanduser(data_dir or run.config.data_dir),
                             verify=run.config.verify_data)
@@ -245,4 +248,5 @@ def write_figures(workdir: str, *, compare: Sequence[str] = (),
   else:
     log(f'skipped {CURVES}: {run.workdir} has no metrics.jsonl')
   done('events', summaries.summarize_run(run.workdir, paths))
+  done('report', run_report.write_report(run.workdir))
   return paths

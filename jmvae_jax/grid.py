@@ -15,9 +15,11 @@ sharded: a grid is small (a few models of 3M parameters), and replicating it
 keeps a member's arithmetic the same on any device count.
 
 A grid's own directory holds its stacked checkpoints; each member's
-metrics.jsonl, config.json and, at the end, a checkpoint of its own state live
-in the member's ordinary run directory, where ``experiment.train_and_evaluate``
-finds the trained state and only evaluates.
+metrics.jsonl, config.json, TensorBoard curves (written as each epoch ends)
+and, at the end, a checkpoint of its own state live in the member's ordinary
+run directory, where ``experiment.train_and_evaluate`` finds the trained state
+and only evaluates, writing the results, test scalars and report.md as for
+any run.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from jmvae_jax import evaluation, parallel, run_loop, train
+from jmvae_jax import evaluation, parallel, run_loop, summaries, train
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import RESUME_FIELDS, Config
 from jmvae_jax.data import mnist
@@ -100,10 +102,13 @@ def train_grid(configs: Sequence[Config], member_dirs: Sequence[str],
                log: Callable[[str], None] = print) -> None:
   """Trains every member to its config's epochs as one program (resumable).
 
-  Each member's directory gets its config.json, data.json and metrics.jsonl
-  as a separate run would write them, and at the end a checkpoint of its own
-  final state, so that ``experiment.train_and_evaluate(config, member_dir)``
-  only evaluates it. The grid's stacked checkpoints live in ``grid_dir``.
+  Each member's directory gets its config.json, data.json, metrics.jsonl and
+  live TensorBoard curves as a separate run would write them (their img/s,
+  as in metrics.jsonl, is one member's images over the grid's epoch time),
+  and at the end a checkpoint of its own final state, so that
+  ``experiment.train_and_evaluate(config, member_dir)`` only evaluates it
+  (and writes its results, test scalars and report.md). The grid's stacked
+  checkpoints live in ``grid_dir``.
 
   Raises:
     UserError: members that may not share a grid, a locked or mismatched
@@ -169,6 +174,15 @@ def _train_grid(configs: list[Config], member_dirs: list[str], grid_dir: str,
         run_key=unstack(state.key, i), epoch=epoch)
             for i, member in enumerate(configs)]
 
+  main_process = jax.process_index() == 0
+  scalars = [summaries.resume_scalars(d, run_loop.epoch_of(state),
+                                      enabled=main_process)
+             for d in member_dirs]
+
+  def add_epoch(records: list[dict[str, Any]]) -> None:
+    for writer, record in zip(scalars, records):
+      writer.add_epochs([record])
+
   try:
     state = run_loop.train_epochs(
         state, epochs=config.epochs,
@@ -177,11 +191,14 @@ def _train_grid(configs: list[Config], member_dirs: list[str], grid_dir: str,
         metrics_path=[os.path.join(d, 'metrics.jsonl') for d in member_dirs],
         images_per_epoch=(len(data.train_labels) // config.batch_size
                           * config.batch_size),
-        main_process=jax.process_index() == 0,
+        main_process=main_process,
         logged_prefixes=('recon_', 'kl_prior', 'curve_marginal', 'curve_joint'),
-        after_epoch=learning_curves, member_names=names, log=log)
+        after_epoch=learning_curves, member_names=names, on_epoch=add_epoch,
+        log=log)
   finally:
     checkpoints.close()
+    for writer in scalars:
+      writer.close()
   for i, directory in enumerate(member_dirs):
     member_checkpoints = Checkpoints(os.path.join(directory, 'checkpoints'),
                                      log=log)

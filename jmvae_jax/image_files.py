@@ -2,28 +2,47 @@
 
 Reading mirrors the training data: one grey channel, resized to 28 x 28 with
 ``cv2.INTER_AREA`` (area averaging, as for downscaled scans), grey levels scaled
-to [0, 1]. MNIST digits are white on black; ``invert=True`` reads the usual
-black-on-white drawing the same way.
+to [0, 1]. MNIST digits are white on black; a drawing of dark ink on light
+paper (found from its border, or forced with ``invert``) is inverted to match.
+
+Writing follows the figures' convention (``jmvae_jax.plotting``): digits as
+black ink on white, colour images as they are.
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import cv2
 import numpy as np
 
 from jmvae_jax.errors import UserError
+from jmvae_jax.plotting import tile
 
 SIDE = 28  # MNIST images are SIDE x SIDE.
 
 
-def read_digit(path: str | os.PathLike, *, invert: bool = False) -> np.ndarray:
+def has_light_background(grey: np.ndarray) -> bool:
+  """Whether a grey image [H, W] in [0, 1] is dark ink on light paper.
+
+  MNIST digits are centred with a dark border; the mean of the outermost
+  rows and columns tells the two conventions apart.
+  """
+  border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+  return bool(border.mean() > 0.5)
+
+
+def read_digit(path: str | os.PathLike, *,
+               invert: bool | None = None) -> np.ndarray:
   """Reads an image file of any size as MNIST's model input.
 
   Args:
     path: a PNG or JPG (any format OpenCV reads).
-    invert: map grey level g to 1 - g (for dark digits on a light background).
+    invert: map grey level g to 1 - g: True for dark digits on a light
+      background (e.g. the files ``write_samples`` writes), False for MNIST's
+      light digits on dark; None decides from the image's border
+      (``has_light_background``).
 
   Returns:
     float32 [784] in [0, 1], row-major.
@@ -38,8 +57,10 @@ def read_digit(path: str | os.PathLike, *, invert: bool = False) -> np.ndarray:
   if image is None or image.size == 0:
     raise UserError(f'{path}: cannot be read as an image; give a PNG or JPG')
   small = cv2.resize(image, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
-  grey = small.astype(np.float32).reshape(SIDE * SIDE) / 255
-  return 1 - grey if invert else grey
+  grey = small.astype(np.float32) / 255
+  if invert is None:
+    invert = has_light_background(grey)
+  return (1 - grey if invert else grey).reshape(SIDE * SIDE)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> str:
@@ -62,11 +83,37 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> str:
   return path
 
 
-def write_samples(out: str | os.PathLike, images: np.ndarray) -> list[str]:
-  """Writes images [N, H, W] or [N, H, W, 3] and their mean as PNGs into out.
+def montage(images: np.ndarray, *, gap: int = 2) -> np.ndarray:
+  """Lays out images [N, H, W] or [N, H, W, 3] as one picture, white between.
+
+  The grid has ceil(sqrt(N)) columns and as many rows as needed; cells after
+  the last image stay white.
 
   Returns:
-    The paths: ``out/sample_000.png``, ... then ``out/mean.png``.
+    [R (H + gap) - gap, C (W + gap) - gap] (+ [3]) in [0, 1], for R rows and
+    C columns.
+  """
+  cols = math.ceil(math.sqrt(len(images)))
+  rows = math.ceil(len(images) / cols)
+  cells = np.ones((rows * cols,) + images.shape[1:], np.float32)
+  cells[:len(images)] = images
+  return tile(cells.reshape((rows, cols) + images.shape[1:]), gap=gap, fill=1.0)
+
+
+def write_samples(out: str | os.PathLike, images: np.ndarray) -> list[str]:
+  """Writes images, their mean and a grid of them as PNGs into out.
+
+  Grey images [N, H, W] are digits, stored white on black as MNIST's (the
+  model's output): they are written as black ink on white, like the figures.
+  RGB images [N, H, W, 3] are written as they are.
+
+  Args:
+    out: the directory (created if missing).
+    images: [N, H, W] grey or [N, H, W, 3] RGB levels in [0, 1].
+
+  Returns:
+    The paths: ``out/sample_000.png``, ..., ``out/mean.png``, then
+    ``out/grid.png`` (``montage`` of the samples).
 
   Raises:
     UserError: out cannot be created or written.
@@ -76,7 +123,10 @@ def write_samples(out: str | os.PathLike, images: np.ndarray) -> list[str]:
   except OSError as error:
     raise UserError(f'cannot create --out={out} ({error.strerror}); choose a '
                     'directory you can write to') from error
-  paths = [write_image(os.path.join(out, f'sample_{i:03d}.png'), image)
-           for i, image in enumerate(images)]
-  paths.append(write_image(os.path.join(out, 'mean.png'), images.mean(axis=0)))
+  pictures = 1 - images if images.ndim == 3 else images
+  paths = [write_image(os.path.join(out, f'sample_{i:03d}.png'), picture)
+           for i, picture in enumerate(pictures)]
+  paths.append(write_image(os.path.join(out, 'mean.png'),
+                           pictures.mean(axis=0)))
+  paths.append(write_image(os.path.join(out, 'grid.png'), montage(pictures)))
   return paths

@@ -104,6 +104,7 @@ def train_epochs(state: Any, *, epochs: int,
                  logged_prefixes: tuple[str, ...],
                  after_epoch: Callable[[Any, int], Any] | None = None,
                  member_names: Sequence[str] | None = None,
+                 on_epoch: Callable[[list[dict[str, Any]]], None] | None = None,
                  log: Callable[[str], None] = print) -> Any:
   """Trains from ``state`` until ``epochs`` epochs are done; returns the state.
 
@@ -125,6 +126,9 @@ def train_epochs(state: Any, *, epochs: int,
       or for a grid a list of dicts, one per member; e.g. learning-curve bounds.
     member_names: for a grid (metrics with a leading member axis), each
       member's name, used in log lines and errors; None for one model.
+    on_epoch: called on the main process with each epoch's records (one, or
+      one per member) once they are written and checkpointed; e.g. to show
+      them in TensorBoard while the run trains.
     log: receives the epoch lines and warnings.
 
   Raises:
@@ -162,6 +166,8 @@ def train_epochs(state: Any, *, epochs: int,
           f.write(json.dumps(record, sort_keys=True) + '\n')
       history.append(record)
     checkpoints.save(state)
+    if main_process and on_epoch is not None:
+      on_epoch(records)
     for name, record in zip(names, records):
       log(name + epoch_line(record, epochs=epochs,
                             remaining_epochs=epochs - epoch,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -20,7 +21,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from jmvae_jax import grid
 from jmvae_jax.errors import UserError
+from jmvae_jax.evaluation import format_duration
 from jmvae_jax.experiment import train_and_evaluate
 from jmvae_jax.workdir import write_json_atomically
 
@@ -111,6 +114,8 @@ class TableSet:
     budget_fields: the settings that fix a grid's budget, recorded beside the
       tables.
     paper_budget: the paper's budget, in words, for the tables' note.
+    train_grid: the data set's ``grid.train_grid(configs, workdirs, grid_dir,
+      *, data, log)``, if its runs can train as one program.
   """
 
   rows: tuple[Row, ...]
@@ -119,6 +124,7 @@ class TableSet:
   train: Callable[..., dict[str, Any]]
   budget_fields: tuple[str, ...]
   paper_budget: str
+  train_grid: Callable[..., None] | None = None
 
   @property
   def rows_by_name(self) -> dict[str, Row]:
@@ -129,7 +135,8 @@ MNIST = TableSet(
     ROWS, TABLES, PAPER, train_and_evaluate,
     budget_fields=('epochs', 'warmup_epochs', 'train_examples', 'grad_clip_norm',
                    'adam_eps', 'decoder_layers', 'eval_k', 'eval_prior_samples'),
-    paper_budget='Paper: 500 epochs, warm-up 200, k=1000, 5000 prior samples.')
+    paper_budget='Paper: 500 epochs, warm-up 200, k=1000, 5000 prior samples.',
+    train_grid=grid.train_grid)
 ROWS_BY_NAME = MNIST.rows_by_name
 
 
@@ -150,13 +157,22 @@ def _finished(workdir: str, config: RunConfig) -> bool:
 def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
              base: RunConfig, *, data: Any = None,
              log: Callable[[str], None] = print,
-             table_set: TableSet = MNIST) -> None:
+             table_set: TableSet = MNIST, as_grids: bool = False) -> None:
   """Trains and evaluates every (row, seed) not already finished under ``root``.
 
   A run counts as finished when its results.json has the requested epochs and
   eval_k; an unfinished one resumes from its last checkpoint. ``base`` is the
   table set's run config; ``data`` defaults to the data set in base.data_dir.
+  After each run, ``log`` gets a line with the grid's progress and ETA (see
+  ``progress_line``).
+
+  With ``as_grids`` (and a table set that has ``train_grid``), the runs not
+  yet started are first trained as one program per model type (e.g. the
+  three JMVAE-kl alphas x the seeds; see ``jmvae_jax.grid``), in
+  ROOT/_grids/; the loop then only evaluates them. Runs already started
+  continue on their own.
   """
+  pending = []
   for row in rows:
     for seed in seeds:
       config = dataclasses.replace(base, model=row.model, alpha=row.alpha,
@@ -164,9 +180,45 @@ def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
       workdir = run_dir(root, row, seed)
       if _finished(workdir, config):
         log(f'{row.label}, seed {seed}: finished, skipped')
-        continue
-      log(f'{row.label}, seed {seed}: training in {workdir}')
-      table_set.train(config, workdir, data=data, log=log)
+      else:
+        pending.append((row, seed, config, workdir))
+  if as_grids:
+    _train_fresh_runs_as_grids(pending, table_set, root, data, log)
+  start = time.perf_counter()
+  for done, (row, seed, config, workdir) in enumerate(pending, 1):
+    log(f'{row.label}, seed {seed}: training in {workdir} '
+        f'(run {done} of {len(pending)})')
+    table_set.train(config, workdir, data=data, log=log)
+    log(progress_line(done, len(pending), time.perf_counter() - start))
+
+
+def _train_fresh_runs_as_grids(pending: list[tuple[Row, int, RunConfig, str]],
+                               table_set: TableSet, root: str, data: Any,
+                               log: Callable[[str], None]) -> None:
+  """Trains the pending runs without checkpoints, one grid per model type."""
+  groups: dict[str, list[tuple[RunConfig, str]]] = {}
+  for _, _, config, workdir in pending:
+    if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+      groups.setdefault(config.model, []).append((config, workdir))
+  for model, members in groups.items():
+    if len(members) < 2 or table_set.train_grid is None:
+      continue
+    configs, workdirs = zip(*members)
+    name = hashlib.sha1('\n'.join(workdirs).encode()).hexdigest()[:8]
+    log(f'training {len(members)} {model} runs as one program')
+    table_set.train_grid(list(configs), list(workdirs),
+                         os.path.join(root, '_grids', f'{model}-{name}'),
+                         data=data, log=log)
+
+
+def progress_line(done: int, total: int, elapsed: float) -> str:
+  """The grid's progress after ``done`` of ``total`` runs took ``elapsed`` s.
+
+  The ETA assumes each remaining run takes the mean time of the finished ones.
+  """
+  eta = elapsed / done * (total - done)
+  return (f'grid: {done} of {total} runs done, elapsed '
+          f'{format_duration(elapsed)}, ETA {format_duration(eta)}')
 
 
 def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
@@ -281,13 +333,14 @@ def parse_seeds(values: Sequence[str]) -> list[int]:
 
 def reproduce(table_set: TableSet, base: RunConfig, rows: Sequence[Row],
               seeds: Sequence[int], *, root: str, out_dir: str,
-              tables_only: bool = False, data: Any = None,
+              tables_only: bool = False, as_grids: bool = False,
+              data: Any = None,
               log: Callable[[str], None] = print) -> list[str]:
   """What a tables binary does: runs the grid, then writes the tables.
 
   Writes every table of ``table_set`` as Markdown and CSV, with the budget
   and the paper's in a note, and OUT_DIR/budget.json (the budget and the wall
-  time), then logs each table's Markdown.
+  time), then logs each table's Markdown and last the paths written.
 
   Args:
     table_set: the data set's tables.
@@ -298,6 +351,8 @@ def reproduce(table_set: TableSet, base: RunConfig, rows: Sequence[Row],
     root: the runs' directory.
     out_dir: where the tables and budget.json go.
     tables_only: only tabulate the runs already in ``root``.
+    as_grids: train runs not yet started as one program per model type (see
+      ``run_grid``).
     data: passed to every run (default: each loads base.data_dir).
     log: receives progress lines and the tables.
 
@@ -306,17 +361,23 @@ def reproduce(table_set: TableSet, base: RunConfig, rows: Sequence[Row],
   """
   start = time.perf_counter()
   if not tables_only:
-    run_grid(root, rows, seeds, base, data=data, log=log, table_set=table_set)
+    run_grid(root, rows, seeds, base, data=data, log=log, table_set=table_set,
+             as_grids=as_grids)
   budget = describe_budget(base, seeds, table_set)
   note = f'Budget: {json.dumps(budget)}. {table_set.paper_budget}'
   paths = write_tables(root, out_dir, rows, seeds, note=note,
                        table_set=table_set)
+  budget_path = os.path.join(out_dir, 'budget.json')
   write_json_atomically(
-      os.path.join(out_dir, 'budget.json'),
+      budget_path,
       json.dumps(dict(budget, wall_seconds=time.perf_counter() - start),
                  indent=2))
   for path in paths:
     if path.endswith('.md'):
       with open(path) as f:
         log(f.read())
+  log(f'wrote the tables (Markdown and CSV) and the budget into '
+      f'{os.path.abspath(out_dir)}:')
+  for path in paths + [budget_path]:
+    log(f'  {os.path.abspath(path)}')
   return paths

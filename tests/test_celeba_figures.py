@@ -28,6 +28,7 @@ from jmvae_jax.errors import UserError
 from jmvae_jax.restore import load_run
 from tests.binaries import assert_one_line_error, run_module
 from tests.celeba_fixture import TINY_RUN, fixture_faces
+from tests.fake_runs import generate_lines
 
 # Fixture files 000001.jpg, 000003.jpg, ... 000019.jpg are the ten faces.
 FACE_FILES = [f'{2 * i + 1:06d}.jpg' for i in range(10)]
@@ -236,7 +237,9 @@ def test_figures_have_their_sizes_and_are_not_blank(tiny):
       str(workdir), face_paths=[str(image_dir / n) for n in FACE_FILES[:3]],
       data=faces, num_samples=3, log=messages.append)
   assert set(paths) == {celeba_figures.FIG4, celeba_figures.FIG5,
-                        figures.CURVES, 'events'}
+                        figures.CURVES, 'events', 'report'}
+  report = open(paths['report']).read()
+  assert f'- [{celeba_figures.FIG4}](figures/{celeba_figures.FIG4})' in report
   assert len(messages) == len(paths)
   cell = celeba_figures.CELL
   rows4 = 1 + len(celeba_figures.FIG4_ATTRIBUTES)  # The average, then each.
@@ -297,14 +300,30 @@ def test_generate_binary_predicts_attributes_and_writes_faces(tiny, tmp_path):
     assert np.all((0 <= probabilities) & (probabilities <= 1))
     assert [line.split()[2] for line in block[1:]] == [
         'yes' if p > 0.5 else 'no' for p in probabilities]
-  assert lines[82] == (f'wrote 3 faces (Smiling=1, Male=-1) and their mean '
-                       f'to {out}')
+  assert lines[82] == (f'wrote 3 faces (Smiling=1, Male=-1), their mean and '
+                       f'grid.png to {out}')
   written = sorted(os.listdir(out))
-  assert written == ['mean.png'] + [f'sample_{i:03d}.png' for i in range(3)]
+  assert written == ['grid.png', 'mean.png'] + [f'sample_{i:03d}.png'
+                                                for i in range(3)]
   samples = np.stack([_rgb(out / f'sample_{i:03d}.png') for i in range(3)])
   assert samples.shape == (3, 64, 64, 3) and samples.std() > STD_FLOOR
   mean = _rgb(out / 'mean.png').astype(np.float64)
   np.testing.assert_allclose(mean, samples.mean(axis=0), atol=1.5)
+
+
+def test_generate_binary_predicts_attributes_of_test_faces(tiny):
+  workdir, faces, image_dir = tiny
+  lines = generate_lines(workdir, '--test_index=0',
+                         f'--data_dir={image_dir.parent}')
+  assert lines[0] == 'test face 0:' and len(lines) == 41
+  # The same as predicting the face written to a file and read back undetected.
+  run = load_celeba_run(workdir)
+  expected = celeba_generation.predict_attributes(
+      run.model, run.variables, celeba_train.standardize(
+          celeba_train.to_uint8(faces.test_images[:1]), run.stats.pixels),
+      key=None)
+  got = np.array([float(line.split()[1]) for line in lines[1:]])
+  np.testing.assert_allclose(got, np.asarray(expected)[0], atol=5e-4)
 
 
 @pytest.mark.parametrize('flags, message', [

@@ -7,16 +7,18 @@ import os
 import pickle
 
 import cv2
+import jax
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from jmvae_jax import bidirectional, figures, plotting, summaries
+from jmvae_jax import bidirectional, figures, generation, plotting, summaries
 from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
 from jmvae_jax.experiment import train_and_evaluate
 from jmvae_jax.restore import load_run
 from tests.binaries import assert_one_line_error, run_module
+from tests.fake_runs import generate_lines
 from tests.synthetic import labelled_blobs
 
 TINY = Config(model='jmvae_kl', epochs=2, warmup_epochs=1, batch_size=50,
@@ -84,7 +86,7 @@ def test_figures_have_their_sizes_and_are_not_blank(tiny):
       compare=[str(root / name) for name in ('vae', 'cvae', 'jmvae_zero')],
       data=data, log=messages.append, **SMALL)
   assert set(paths) == {figures.FIG3, figures.FIG6, figures.FIG7,
-                        figures.CURVES, 'events'}
+                        figures.CURVES, 'events', 'report'}
   expected = {  # name: (PNG size, panel boxes)
       figures.FIG3: ((400 * 4 + 100, 450),  # 4 runs and a legend.
                      [(400 * i + 25, 75, 350, 350) for i in range(4)]),
@@ -152,7 +154,8 @@ def test_tensorboard_reads_back_the_curves_results_and_figures(tiny):
   assert elbo.step == 2 and elbo.value == pytest.approx(results['test_elbo'])
   tags = accumulator.Tags()[event_accumulator.IMAGES]
   assert sorted(tags) == sorted(f'figures/{os.path.splitext(name)[0]}'
-                                for name in paths if name != 'events')
+                                for name in paths
+                                if name not in ('events', 'report'))
   (image,) = accumulator.Images('figures/fig6_reconstructions')
   assert (image.width, image.height) == _size(paths[figures.FIG6])
   with open(paths[figures.FIG6], 'rb') as f:
@@ -166,6 +169,16 @@ def test_embeddings_are_two_dimensional():
     assert points.shape == (40, 2) and np.isfinite(points).all()
   with pytest.raises(UserError, match='unknown embedding'):
     figures.embed_2d(latents, method='umap', seed=0)
+
+
+def test_a_missing_compared_run_is_named_by_its_flag(tiny, tmp_path):
+  root, data, _ = tiny
+  with pytest.raises(UserError, match=(
+      f'^--compare={tmp_path / "vae"} is not a directory; give the directory '
+      'of a trained run, or train one there first')):
+    figures.write_figures(str(root / 'jmvae_kl'),
+                          compare=[str(tmp_path / 'vae')], data=data,
+                          log=lambda _: None, **SMALL)
 
 
 def test_incomplete_workdirs_are_refused_with_their_reason(tiny, tmp_path):
@@ -219,10 +232,45 @@ def test_generate_binary_classifies_files_and_writes_samples(tiny, tmp_path):
   for line in lines[:2]:
     probabilities = [float(part.split(':')[1]) for part in line.split()[-10:]]
     assert abs(sum(probabilities) - 1) < 0.01
-  assert lines[2] == f'wrote 4 images of 7 and their mean to {out}'
+  assert lines[2] == f'wrote 4 images of 7, their mean and grid.png to {out}'
   written = sorted(os.listdir(out))
-  assert written == ['mean.png'] + [f'sample_{i:03d}.png' for i in range(4)]
-  assert all(_size(out / name) == (28, 28) for name in written)
+  assert written == ['grid.png', 'mean.png'] + [f'sample_{i:03d}.png'
+                                                for i in range(4)]
+  samples = np.stack([_grey(out / f'sample_{i:03d}.png') for i in range(4)])
+  # Black digits on white, as in the figures: each pixel is 1 - p(x|z)'s mean
+  # for the binary's draws (seed 0).
+  run = load_run(root / 'jmvae_kl')
+  means = generation.generate_images(
+      run.model, run.params, np.array([7], np.int32), key=jax.random.key(0),
+      num_samples=4).means
+  np.testing.assert_allclose(
+      samples / 255, 1 - np.asarray(means)[:, 0].reshape(4, 28, 28),
+      atol=1 / 255 + 1e-6)  # 8-bit rounding.
+  np.testing.assert_allclose(_grey(out / 'mean.png'), samples.mean(axis=0),
+                             atol=1)
+  # The grid: 2 x 2 samples, 2 white pixels apart.
+  grid = _grey(out / 'grid.png')
+  assert grid.shape == (58, 58)
+  for i, sample in enumerate(samples):
+    top, left = 30 * (i // 2), 30 * (i % 2)
+    np.testing.assert_array_equal(grid[top:top + 28, left:left + 28], sample)
+  assert (grid[28:30] == 255).all() and (grid[:, 28:30] == 255).all()
+
+
+def test_generate_binary_classifies_test_images(tiny):
+  root, data, data_dir = tiny
+  lines = generate_lines(root / 'jmvae_kl', '--test_index=0,3',
+                         f'--data_dir={data_dir}')
+  assert [line.split(':')[0] for line in lines] == [
+      f'test image {i} (label {data.test_labels[i]})' for i in (0, 3)]
+  # The same predictions as for the images written to files.
+  expected = bidirectional.classify_test_images(
+      str(root / 'jmvae_kl'), [0, 3], data=data)
+  assert [p.describe() for p in expected] == lines
+  assert_one_line_error(
+      run_module('experiments.generate', f'--workdir={root / "jmvae_kl"}',
+                 '--test_index=100', f'--data_dir={data_dir}'),
+      'error: --test_index [100] out of range: the test set has 100 images')
 
 
 def test_generate_binary_reports_an_unreadable_file_in_one_line(tiny,

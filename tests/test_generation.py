@@ -146,3 +146,52 @@ def test_image_files_round_trip_any_size_and_refuse_non_images(tmp_path):
   (tmp_path / 'text.png').write_text('hello')
   with pytest.raises(UserError, match='cannot be read as an image'):
     image_files.read_digit(tmp_path / 'text.png')
+
+
+def test_dark_ink_on_light_paper_is_read_like_mnist(tmp_path):
+  digit = np.zeros((28, 28), np.float32)
+  digit[6:22, 12:16] = 0.8  # A light stroke on black, as in MNIST (204/255).
+  image_files.write_image(tmp_path / 'mnist.png', digit)
+  image_files.write_image(tmp_path / 'paper.png', 1 - digit)
+  expected = np.round(digit * 255).reshape(784) / 255
+  for name in ('mnist.png', 'paper.png'):
+    np.testing.assert_allclose(image_files.read_digit(tmp_path / name),
+                               expected, atol=1e-6)
+  # Forcing the convention overrides the border.
+  np.testing.assert_allclose(
+      image_files.read_digit(tmp_path / 'paper.png', invert=False),
+      1 - expected, atol=1e-6)
+
+
+@pytest.mark.parametrize('shape', [(5, 28, 28), (3, 64, 64, 3)])
+def test_samples_are_written_as_the_figures_draw_them_with_a_grid(tmp_path,
+                                                                  shape):
+  images = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
+  paths = image_files.write_samples(tmp_path, images)
+  n = shape[0]
+  assert [p.split('/')[-1] for p in paths] == (
+      [f'sample_{i:03d}.png' for i in range(n)] + ['mean.png', 'grid.png'])
+  # Grey digits as black ink on white (1 - level); colour as it is.
+  shown = 1 - images if len(shape) == 3 else images
+  flag = cv2.IMREAD_GRAYSCALE if len(shape) == 3 else cv2.IMREAD_COLOR
+
+  def read(path):
+    pixels = cv2.imread(path, flag).astype(np.float32) / 255
+    return pixels if len(shape) == 3 else pixels[..., ::-1]
+
+  for i in range(n):
+    np.testing.assert_allclose(read(paths[i]), shown[i], atol=0.5 / 255 + 1e-6)
+  np.testing.assert_allclose(read(paths[n]), shown.mean(axis=0),
+                             atol=0.5 / 255 + 1e-6)
+  # ceil(sqrt(n)) columns, 2 white pixels between cells; empty cells white.
+  grid = read(paths[n + 1])
+  side = shape[1]
+  cols = int(np.ceil(np.sqrt(n)))
+  rows = int(np.ceil(n / cols))
+  assert grid.shape[:2] == (rows * (side + 2) - 2, cols * (side + 2) - 2)
+  for i in range(rows * cols):
+    top, left = (side + 2) * (i // cols), (side + 2) * (i % cols)
+    cell = grid[top:top + side, left:left + side]
+    np.testing.assert_allclose(cell, shown[i] if i < n else 1.0,
+                               atol=0.5 / 255 + 1e-6)
+  assert (grid[side:side + 2] == 1).all()

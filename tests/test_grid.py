@@ -8,12 +8,14 @@ import jax
 import numpy as np
 import pytest
 
-from jmvae_jax import grid, train
+from jmvae_jax import grid, summaries, train
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
 from jmvae_jax.experiment import train_and_evaluate
 from tests.synthetic import labelled_blobs
+from tests.tensorboard_events import (assert_shows, metrics_curves, scalars,
+                                      training_curves)
 
 TINY = Config(model='jmvae_kl', epochs=3, warmup_epochs=2, batch_size=50,
               latent_dim=4, hidden_width=32, eval_k=5, eval_prior_samples=20,
@@ -44,9 +46,34 @@ def _members(root):
   return [str(root / f'member{i}') for i in range(len(MEMBERS))]
 
 
-def test_members_end_where_their_separate_runs_end(tmp_path, data):
+def _bound_rows(workdir):
+  """The results keys in the bounds table of WORKDIR/report.md."""
+  text = (workdir / 'report.md').read_text()
+  section = text.split('## Test bounds\n')[1].split('\n## ')[0]
+  return [line.split('`')[1] for line in section.splitlines()
+          if line.startswith('| `')]
+
+
+def test_members_end_where_their_separate_runs_end(tmp_path, data,
+                                                   monkeypatch):
+  # What TensorBoard shows of each member after each epoch is added.
+  during = []
+  original = summaries.ScalarWriter.add_epochs
+
+  def add_and_read(self, records):
+    original(self, records)
+    during.append([[step for step, _ in
+                    training_curves(d).get('train/loss', [])]
+                   for d in _members(tmp_path)])
+
+  monkeypatch.setattr(summaries.ScalarWriter, 'add_epochs', add_and_read)
   grid.train_grid(MEMBERS, _members(tmp_path), str(tmp_path / 'grid'),
                   data=data, log=_quiet)
+  monkeypatch.undo()
+  # Live: every member shows epoch 1 before epoch 2 is trained.
+  assert [[1]] * len(MEMBERS) in during
+  for member in _members(tmp_path):
+    assert_shows(scalars(member), metrics_curves(member))  # No test/ yet.
   for i, config in enumerate(MEMBERS):
     separate = tmp_path / f'separate{i}'
     want = train_and_evaluate(config, str(separate), data=data, log=_quiet)
@@ -68,6 +95,14 @@ def test_members_end_where_their_separate_runs_end(tmp_path, data):
       s, m = json.loads(s), json.loads(m)
       assert m['loss'] == pytest.approx(s['loss'], rel=1e-4)
       assert m['kl_weight'] == s['kl_weight']
+    # Evaluated, the member shows and reports what its separate run does.
+    member = tmp_path / f'member{i}'
+    shown, separate_shown = scalars(member), scalars(separate)
+    assert sorted(shown) == sorted(separate_shown)
+    assert [step for step, _ in shown['train/loss']] == [1, 2, 3]
+    assert shown['test/joint'] == [(3, pytest.approx(got['joint'], rel=1e-6))]
+    assert _bound_rows(member) == _bound_rows(separate)
+    assert 'joint' in _bound_rows(member)
 
 
 def test_resumed_grid_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path,
@@ -82,6 +117,12 @@ def test_resumed_grid_ends_bit_for_bit_like_an_uninterrupted_one(tmp_path,
                   data=data, log=lines.append)
   assert any('resuming the grid from the checkpoint after epoch 1' in line
              for line in lines)
+  for member in _members(tmp_path / 'b'):
+    # The resumed curves continue the first ones: one file, each epoch once.
+    assert len([name for name in os.listdir(member)
+                if name.endswith(summaries.SCALARS_SUFFIX)]) == 1
+    assert_shows(scalars(member), metrics_curves(member))
+    assert [step for step, _ in scalars(member)['train/loss']] == [1, 2, 3]
   for config, a, b in zip(MEMBERS, _members(tmp_path / 'a'),
                           _members(tmp_path / 'b')):
     for x, y in zip(jax.tree.leaves(_state(config, a).params),

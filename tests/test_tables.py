@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import json
+import os
 
 import pytest
 
@@ -58,3 +59,72 @@ def test_tiny_grid_fills_every_cell_and_skips_finished_runs(tmp_path):
   results = json.loads((tmp_path / 'cvae' / 'seed0' / 'results.json').read_text())
   assert results['epoch'] == 2
   assert any('resuming from the checkpoint after epoch 1' in m for m in messages)
+
+
+def _fake_train(config, workdir, *, data, log):
+  """Stands in for train_and_evaluate: writes a results.json, trains nothing."""
+  del data, log
+  os.makedirs(workdir, exist_ok=True)
+  results = {'model': config.model, 'alpha': config.alpha,
+             'epoch': config.epochs, 'eval_k': config.eval_k,
+             'marginal_single': -100.0 - config.seed}
+  with open(os.path.join(workdir, 'results.json'), 'w') as f:
+    json.dump(results, f)
+  return results
+
+
+def test_progress_line_counts_runs_and_extrapolates_the_mean_run_time():
+  assert tables.progress_line(1, 4, 90.0) == (
+      'grid: 1 of 4 runs done, elapsed 1m30s, ETA 4m30s')
+  assert tables.progress_line(3, 3, 4000.0).endswith('ETA 0s')
+
+
+def test_grid_reports_progress_and_where_it_wrote_the_tables(tmp_path):
+  table_set = dataclasses.replace(tables.MNIST, train=_fake_train)
+  rows = [tables.ROWS_BY_NAME['vae'], tables.ROWS_BY_NAME['cvae']]
+  _fake_train(dataclasses.replace(TINY, model='vae', seed=0),
+              tables.run_dir(str(tmp_path), rows[0], 0), data=None, log=None)
+  messages = []
+  out_dir = tmp_path / 'out'
+  paths = tables.reproduce(table_set, TINY, rows, [0, 1], root=str(tmp_path),
+                           out_dir=str(out_dir), log=messages.append)
+  # One run was finished already: the other three count as the grid.
+  assert messages[0] == 'VAE, seed 0: finished, skipped'
+  started = [m for m in messages if ': training in ' in m]
+  assert [m.rsplit('(', 1)[1] for m in started] == [
+      'run 1 of 3)', 'run 2 of 3)', 'run 3 of 3)']
+  progress = [m for m in messages if m.startswith('grid: ')]
+  assert [m.split(', ')[0] for m in progress] == [
+      f'grid: {i} of 3 runs done' for i in (1, 2, 3)]
+  assert progress[-1].endswith('ETA 0s')
+  # Last, every file written, as absolute paths that exist.
+  written = [str(out_dir / f'{table.stem}.{suffix}') for table in tables.TABLES
+             for suffix in ('md', 'csv')] + [str(out_dir / 'budget.json')]
+  assert paths == written[:-1]
+  assert messages[-len(written) - 1] == (
+      f'wrote the tables (Markdown and CSV) and the budget into {out_dir}:')
+  assert messages[-len(written):] == [f'  {path}' for path in written]
+  assert all(os.path.isfile(path) for path in written)
+
+
+@pytest.mark.slow  # 6 tiny runs and 2 grids: about 3 minutes.
+def test_fresh_runs_train_as_one_program_per_model_type(tmp_path):
+  data = labelled_blobs(num_train=100, num_test=50)
+  rows = [tables.ROWS_BY_NAME[name]
+          for name in ('jmvae_kl_0.1', 'jmvae_kl_1', 'vae')]
+  messages = []
+  tables.run_grid(str(tmp_path), rows, [0, 1], TINY, data=data,
+                  log=messages.append, as_grids=True)
+  assert 'training 4 jmvae_kl runs as one program' in messages
+  assert 'training 2 vae runs as one program' in messages
+  grids = sorted(p.split('-')[0] for p in os.listdir(tmp_path / '_grids'))
+  assert grids == ['jmvae_kl', 'vae']
+  for row in rows:
+    for seed in (0, 1):
+      run = tmp_path / row.name / f'seed{seed}'
+      results = json.loads((run / 'results.json').read_text())
+      assert results['model'] == row.model and results['epoch'] == 1
+      config = json.loads((run / 'config.json').read_text())
+      assert (config['alpha'], config['seed']) == (row.alpha, seed)
+      assert [json.loads(l)['epoch'] for l in
+              (run / 'metrics.jsonl').read_text().splitlines()] == [1]

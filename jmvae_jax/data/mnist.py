@@ -21,6 +21,7 @@ raises ``UserError`` instead of being skipped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import hashlib
@@ -203,6 +204,27 @@ def _from_tfds(data_dir: pathlib.Path, num_train: int | None
   )
 
 
+# What tfds warns while it checks whether MNIST is prepared, even for a folder
+# that does not exist: here "not prepared" is an answer (try the next source),
+# not a fault.
+_TFDS_NOT_PREPARED = 'Variant folder %s has no %s'
+
+
+@contextlib.contextmanager
+def _without_tfds_probe_warning():
+  """Drops tfds's "Variant folder ... has no ..." warning while in the block."""
+
+  def keep(record) -> bool:
+    return record.msg != _TFDS_NOT_PREPARED
+
+  logger = logging.get_absl_logger()
+  logger.addFilter(keep)
+  try:
+    yield
+  finally:
+    logger.removeFilter(keep)
+
+
 def _tfds_split(split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
   """The first ``limit`` (all if None) examples of a tfds MNIST split.
 
@@ -212,7 +234,8 @@ def _tfds_split(split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   can_build = importlib.util.find_spec('tensorflow') is not None
-  source = tfds.data_source('mnist', split=split, download=can_build)
+  with _without_tfds_probe_warning():
+    source = tfds.data_source('mnist', split=split, download=can_build)
   n = len(source) if limit is None else min(limit, len(source))
   # Item by item: batched __getitems__ is not supported by tfds's mock data.
   examples = [source[i] for i in range(n)]

@@ -1,0 +1,155 @@
+"""report.md: settings, bounds beside the paper's, wall times, figure links."""
+
+import dataclasses
+import json
+import os
+import re
+
+import pytest
+
+from jmvae_jax import run_report
+from jmvae_jax.celeba_config import CelebAConfig
+from jmvae_jax.config import Config
+from jmvae_jax.errors import UserError
+from tests.tensorboard_events import scalars
+
+RESULTS = {'model': 'jmvae_kl', 'alpha': 0.1, 'epoch': 2, 'eval_k': 1000,
+           'num_test_examples': 10000, 'eval_seconds': 330.0,
+           'test_elbo': -99.5, 'marginal_multiple': -94.69,
+           'marginal_single': -94.38, 'conditional_multiple': -92.0,
+           'conditional_single': -130.25, 'joint': -94.78}
+
+
+def _run(tmp_path, config, results=RESULTS, figures=()):
+  (tmp_path / 'config.json').write_text(json.dumps(dataclasses.asdict(config)))
+  if results is not None:
+    (tmp_path / 'results.json').write_text(json.dumps(results))
+  records = [{'epoch': e, 'loss': 120.0 - e, 'seconds': 9.0 + e,
+              'images_per_second': 5000.0} for e in (1, 2)]
+  (tmp_path / 'metrics.jsonl').write_text(
+      ''.join(json.dumps(r) + '\n' for r in records))
+  for name in figures:
+    (tmp_path / 'figures').mkdir(exist_ok=True)
+    (tmp_path / 'figures' / name).write_bytes(b'png')
+  return tmp_path
+
+
+def _table_row(text, key):
+  (line,) = [l for l in text.splitlines() if l.startswith(f'| `{key}`')]
+  # Cells split at bars that are not escaped (\| inside a cell).
+  return [cell.strip() for cell in re.split(r'(?<!\\)\|', line.strip('|'))]
+
+
+def test_report_puts_the_papers_number_beside_each_bound(tmp_path):
+  config = Config(model='jmvae_kl', alpha=0.1, epochs=2, warmup_epochs=1)
+  path = run_report.write_report(_run(tmp_path, config))
+  assert path == str(tmp_path / 'report.md')
+  text = (tmp_path / 'report.md').read_text()
+  assert text.startswith(f'# Run report: {tmp_path.name}\n')
+  assert '**jmvae_kl (alpha 0.1)**, 2 of 2 epochs, seed 0.' in text
+  # Table 1 of the paper, JMVAE-kl with alpha = 0.1.
+  for key, ours, paper in (('marginal_multiple', '-94.69', '-86.86'),
+                           ('marginal_single', '-94.38', '-86.73'),
+                           ('conditional_single', '-130.25', '-126')):
+    row = _table_row(text, key)
+    assert row[1:] == [ours, paper, f'{float(ours) - float(paper):+.2f}']
+  assert _table_row(text, 'test_elbo')[1:] == ['-99.50', '', '']
+  assert not [l for l in text.splitlines() if l.startswith('| `eval_k`: ')]
+  assert '500 epochs' in text  # The paper's budget is stated.
+  # Wall times: 10 s + 11 s of training, 330 s of evaluation.
+  assert ('- training: 21s over 2 epochs (10.5 s per epoch, 5000 images/s'
+          in text)
+  assert '- evaluation: 5m30s (k = 1000, 10000 test examples)' in text
+  assert 'None yet: `python -m experiments.figures' in text
+  # Every setting is listed.
+  for name, value in dataclasses.asdict(config).items():
+    assert f'| `{name}` | `{json.dumps(value)}` |' in text
+
+
+def test_report_links_the_figures_once_drawn(tmp_path):
+  run = _run(tmp_path, Config(), figures=('fig7_generation.png',
+                                          'fig3_latents.png'))
+  text = open(run_report.write_report(run)).read()
+  assert ('- [fig3_latents.png](figures/fig3_latents.png)\n'
+          '- [fig7_generation.png](figures/fig7_generation.png)\n') in text
+
+
+@pytest.mark.parametrize('model, alpha, found', [
+    ('vae', 0.1, {'marginal_single': -86.91}),  # alpha plays no part.
+    ('jmvae_kl', 1.0, {'marginal_multiple': -89.20}),
+    ('jmvae_kl', 0.3, {}),  # The paper has no JMVAE-kl at alpha 0.3.
+])
+def test_paper_numbers_follow_model_and_alpha(model, alpha, found):
+  numbers, budget = run_report.paper_numbers({'model': model, 'alpha': alpha})
+  assert found.items() <= numbers.items() and bool(numbers) == bool(found)
+  assert bool(budget) == bool(found)
+
+
+# What celeba_experiment writes to results.json.
+CELEBA_RESULTS = {'model': 'jmvae_gan', 'alpha': 0.1, 'epoch': 2, 'eval_k': 10,
+                  'eval_prior_samples': 1000, 'image_log_prob': 'channel_mean',
+                  'num_test_examples': 19190, 'eval_seconds': 60.0,
+                  'test_marginal_multiple': -4150.5,
+                  'test_marginal_single': -4151.25,
+                  'test_conditional_multiple': -4140.0,
+                  'test_conditional_single': -4200.0, 'test_joint': -4160.0}
+
+
+def test_celeba_report_puts_table_2_beside_each_bound(tmp_path):
+  config = CelebAConfig(model='jmvae_gan', alpha=0.1, epochs=2)
+  text = open(run_report.write_report(
+      _run(tmp_path, config, CELEBA_RESULTS))).read()
+  assert '**jmvae_gan (alpha 0.1)**, 2 of 2 epochs, seed 0.' in text
+  # Table 2 of the paper, JMVAE-GAN.
+  for key, ours, paper in (('test_marginal_multiple', '-4150.50', '-4141'),
+                           ('test_marginal_single', '-4151.25', '-4144'),
+                           ('test_conditional_multiple', '-4140.00', '-4130')):
+    row = _table_row(text, key)
+    assert row[1:] == [ours, paper, f'{float(ours) - float(paper):+.2f}']
+  for key, ours in (('test_conditional_single', '-4200.00'),
+                    ('test_joint', '-4160.00')):
+    assert _table_row(text, key)[1:] == [ours, '', '']
+  # The evaluation's settings are no bounds.
+  bounds = text.split('## Test bounds')[1].split('## Wall time')[0]
+  assert '`eval_prior_samples`' not in bounds and '`eval_k`' not in bounds
+  assert 'channel_mean' in bounds  # The paper's budget is stated.
+  assert '- evaluation: 1m00s (k = 10, 19190 test examples)' in text
+
+
+def test_celeba_bounds_on_another_scale_get_no_paper_numbers(tmp_path):
+  config = CelebAConfig(model='jmvae_gan', alpha=0.1, image_log_prob='sum')
+  text = open(run_report.write_report(_run(
+      tmp_path, config, dict(CELEBA_RESULTS, image_log_prob='sum')))).read()
+  assert _table_row(text, 'test_marginal_multiple')[1:] == ['-4150.50', '', '']
+  assert run_report.paper_numbers(dataclasses.asdict(config)) == ({}, '')
+
+
+def test_celeba_runs_get_table_2(tmp_path):
+  numbers, _ = run_report.paper_numbers(
+      {'model': 'jmvae_gan', 'alpha': 0.1, 'image_log_prob': 'channel_mean'})
+  assert numbers['test_marginal_multiple'] == -4141.0
+  numbers, _ = run_report.paper_numbers(
+      {'model': 'jmvae_kl', 'alpha': 0.1, 'image_log_prob': 'channel_mean'})
+  assert numbers == {}  # Table 2 has GAN models only.
+
+
+def test_record_results_writes_results_test_scalars_and_report(tmp_path):
+  run = _run(tmp_path, Config(model='jmvae_kl', alpha=0.1, epochs=2),
+             results=None)
+  run_report.record_results(run, RESULTS)
+  assert json.loads((run / 'results.json').read_text()) == RESULTS
+  assert scalars(run)['test/joint'] == [(2, pytest.approx(-94.78))]
+  assert _table_row((run / 'report.md').read_text(), 'joint')[1] == '-94.78'
+
+
+def test_record_results_refuses_non_finite_results(tmp_path):
+  with pytest.raises(UserError, match='not finite'):
+    run_report.record_results(tmp_path, dict(RESULTS, joint=float('nan')))
+  assert not os.listdir(tmp_path)
+
+
+def test_a_run_not_evaluated_yet_says_so(tmp_path):
+  text = open(run_report.write_report(
+      _run(tmp_path, Config(), results=None))).read()
+  assert 'Not evaluated yet: results.json is missing.' in text
+  assert '- training: 21s over 2 epochs' in text
