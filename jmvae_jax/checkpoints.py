@@ -4,9 +4,12 @@ Orbax writes each checkpoint to a temporary directory and renames it when
 complete, so a run killed mid-save leaves the previous checkpoint intact. On
 top of that:
 
-* every checkpoint carries a SHA-256 of its arrays (``DIGEST_FILE`` in the
-  checkpoint's directory, written once orbax has finished), checked on restore,
-  since orbax itself does not notice a flipped bit in an array file;
+* every checkpoint carries SHA-256 digests of its files and of its arrays
+  (``DIGEST_FILE`` in the checkpoint's directory, written once orbax has
+  finished), since orbax itself does not notice a flipped bit in an array
+  file. The files are checked before orbax reads them (a read that fails
+  half-way leaves orbax's other reads pending on an event loop it has closed,
+  and they print tracebacks whenever they are collected); the arrays after;
 * a checkpoint that cannot be read, fails its digest or holds a non-finite
   value is moved to ``<directory>_damaged/`` with a one-line message, and the
   previous one is tried: a damaged latest checkpoint costs one epoch, not the
@@ -48,6 +51,24 @@ def state_digest(saveable: Any) -> str:
     leaf = np.ascontiguousarray(leaf)
     digest.update(f'{leaf.dtype}{leaf.shape}'.encode())
     digest.update(leaf.tobytes())
+  return digest.hexdigest()
+
+
+def files_digest(directory: str) -> str:
+  """SHA-256 over the relative path and bytes of every file below ``directory``.
+
+  In sorted path order; ``DIGEST_FILE`` itself is left out.
+  """
+  digest = hashlib.sha256()
+  paths = sorted(
+      os.path.relpath(os.path.join(parent, name), directory)
+      for parent, _, names in os.walk(directory) for name in names
+      if name != DIGEST_FILE)
+  for path in paths:
+    digest.update(path.encode() + b'\0')
+    with open(os.path.join(directory, path), 'rb') as f:
+      for block in iter(lambda: f.read(1 << 20), b''):
+        digest.update(block)
   return digest.hexdigest()
 
 
@@ -105,9 +126,12 @@ class Checkpoints:
     self._manager.save(epoch, args=ocp.args.StandardSave(saveable))
     self._manager.wait_until_finished()
     if jax.process_index() == 0:
-      path = os.path.join(self._directory, str(epoch), DIGEST_FILE)
+      directory = os.path.join(self._directory, str(epoch))
+      record = {'sha256': state_digest(saveable),
+                'files_sha256': files_digest(directory)}
+      path = os.path.join(directory, DIGEST_FILE)
       with open(f'{path}.tmp', 'w') as f:
-        json.dump({'sha256': state_digest(saveable)}, f)
+        json.dump(record, f)
       os.replace(f'{path}.tmp', path)
 
   def restore_latest(self, template: Any) -> Any | None:
@@ -168,6 +192,20 @@ class Checkpoints:
 
   def _try_restore(self, epoch: int, abstract: Any) -> tuple[Any, str]:
     """(the restored state, '') or (None, what is wrong with the checkpoint)."""
+    directory = os.path.join(self._directory, str(epoch))
+    digest_path = os.path.join(directory, DIGEST_FILE)
+    expected = None
+    if os.path.exists(digest_path):
+      try:
+        with open(digest_path) as f:
+          expected = json.load(f)
+      except (OSError, ValueError):
+        expected = None
+      if not isinstance(expected, dict) or 'sha256' not in expected:
+        return None, f'its {DIGEST_FILE} is unreadable'
+      # Older checkpoints have only the arrays' digest.
+      if expected.get('files_sha256') not in (None, files_digest(directory)):
+        return None, 'its files do not match the SHA-256 saved with them'
     try:
       restored = self._manager.restore(
           epoch, args=ocp.args.StandardRestore(abstract))
@@ -175,15 +213,8 @@ class Checkpoints:
       # A damaged checkpoint fails in orbax, TensorStore or the OS, in many
       # exception types; all mean "not usable".
       return None, f'unreadable: {_first_line(error)}'
-    digest_path = os.path.join(self._directory, str(epoch), DIGEST_FILE)
-    if os.path.exists(digest_path):
-      try:
-        with open(digest_path) as f:
-          expected = json.load(f)['sha256']
-      except (OSError, ValueError, KeyError, TypeError):
-        return None, f'its {DIGEST_FILE} is unreadable'
-      if state_digest(restored) != expected:
-        return None, 'its arrays do not match the SHA-256 saved with them'
+    if expected is not None and state_digest(restored) != expected['sha256']:
+      return None, 'its arrays do not match the SHA-256 saved with them'
     # A checkpoint killed between orbax's commit and the digest has no digest:
     # it is complete (orbax committed it), so it is accepted if finite.
     if not _all_finite(restored):

@@ -108,20 +108,26 @@ def test_binary_reports_missing_data_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_parameters(tmp_path):
-  _write_classic_pickle(tmp_path, num_train=20_000, num_test=100)
+  _write_classic_pickle(tmp_path, num_train=6_000, num_test=100)
   flags = ['--epochs=3', '--warmup_epochs=2', '--eval_k=2',
            '--eval_prior_samples=4', f'--data_dir={tmp_path}']
   _run(*flags, f'--workdir={tmp_path / "straight"}')
 
   killed = tmp_path / 'killed'
   process = subprocess.Popen(
-      [sys.executable, '-m', 'experiments.mnist', *flags, f'--workdir={killed}'],
-      cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+      [sys.executable, '-m', 'experiments.mnist', '--noverify_data', *flags,
+       f'--workdir={killed}'],
+      cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
   # Kill at a random moment after the first epoch's checkpoint, mid-training.
   deadline = time.time() + 300
-  while not (killed / 'checkpoints' / '1').exists() and time.time() < deadline:
+  while (not (killed / 'checkpoints' / '1').exists()
+         and process.poll() is None and time.time() < deadline):
     time.sleep(0.05)
   time.sleep(np.random.default_rng().uniform(0.0, 1.5))
+  # Still training when killed (a run that ended, or never started, would
+  # make the resume below prove nothing).
+  assert process.poll() is None, process.communicate()[1][-2000:]
+  assert not (killed / 'results.json').exists()
   process.send_signal(signal.SIGKILL)
   process.wait()
   _run(*flags, f'--workdir={killed}')

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from jmvae_jax import run_loop, train
-from jmvae_jax.checkpoints import Checkpoints
+from jmvae_jax.checkpoints import DIGEST_FILE, Checkpoints
 from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
 from jmvae_jax.experiment import train_and_evaluate
@@ -181,10 +181,31 @@ def _flip_a_byte(checkpoint_dir):
   path.write_bytes(bytes(content))
 
 
-@pytest.mark.parametrize('damage', [_truncate_array_file, _empty_metadata,
-                                    _flip_a_byte])
+def _wrong_array_digest(checkpoint_dir):
+  path = pathlib.Path(checkpoint_dir) / DIGEST_FILE
+  path.write_text(json.dumps(dict(json.loads(path.read_text()),
+                                  sha256='0' * 64)))
+
+
+def _flip_a_byte_of_an_old_checkpoint(checkpoint_dir):
+  """A flipped bit in a checkpoint whose digest covers only its arrays."""
+  path = pathlib.Path(checkpoint_dir) / DIGEST_FILE
+  record = json.loads(path.read_text())
+  path.write_text(json.dumps({'sha256': record['sha256']}))
+  _flip_a_byte(checkpoint_dir)
+
+
+# The files' digest catches damage before orbax reads a byte; the arrays'
+# digest catches what reads without error but differs.
+@pytest.mark.parametrize('damage, problem', [
+    (_truncate_array_file, 'its files do not match'),
+    (_empty_metadata, 'its files do not match'),
+    (_flip_a_byte, 'its files do not match'),
+    (_wrong_array_digest, 'its arrays do not match'),
+    (_flip_a_byte_of_an_old_checkpoint, 'its arrays do not match'),
+])
 def test_damaged_latest_checkpoint_falls_back_and_the_run_finishes(
-    tmp_path, data, damage):
+    tmp_path, data, damage, problem):
   straight, damaged = tmp_path / 'straight', tmp_path / 'damaged'
   train_and_evaluate(TINY, str(straight), data=data, log=_quiet)
   train_and_evaluate(dataclasses.replace(TINY, epochs=2), str(damaged),
@@ -196,6 +217,7 @@ def test_damaged_latest_checkpoint_falls_back_and_the_run_finishes(
   assert len(warnings) == 1 and '\n' not in warnings[0]
   assert warnings[0].startswith('warning: the checkpoint after epoch 2 is '
                                 'damaged')
+  assert problem in warnings[0], warnings[0]
   assert any('resuming from the checkpoint after epoch 1' in line
              for line in lines)
   # The damaged checkpoint is kept aside, not deleted.
