@@ -4,18 +4,28 @@ Every estimate is Burda et al.'s (2015) importance-weighted bound
 
   log p(o) ~ log (1/k) sum_i p(o, z_i) / r(z_i),   z_i ~ r(z),
 
-for some observed set o (x, w or both) and proposal r (an encoder, or the prior).
-It is a stochastic lower bound, E[estimate] <= log p(o), that rises with k and
-equals log p(o) for every k when r is the exact posterior p(z|o).
+for some observed set o of modalities and a proposal r (an encoder of some
+subset of them, or the prior). It is a stochastic lower bound,
+E[estimate] <= log p(o), that rises with k and equals log p(o) for every k when
+r is the exact posterior p(z|o).
 
-Functions only call the model protocol of ``jmvae_jax.models`` (``encode``,
-``encode_x``, ``encode_w``, ``log_px``, ``log_pw``, ``latent_dim``), take a batch
-x [B, x_dim], w [B, w_dim] and return one float32 value per example, shape [B].
-They are jitted with the model, ``k``, ``chunk_size`` and the string options
-static, and may be called inside a user's ``jax.jit`` or ``jax.vmap``.
+``iw_log_likelihood`` is the general form: log p(X_T) or log p(X_T | X_S) for
+any target set T and given set S of a model's modalities, observations passed as
+a mapping {modality name: [B, dim]}, with any subset's encoder or the prior as
+proposal. The paper's bounds are named cases of it on the two-modality call form
+x [B, x_dim], w [B, w_dim] (x the model's first modality, w its second):
+``iw_marginal`` (Eqs. 6, 7), ``iw_joint`` (Table 3), ``iw_conditional`` (Eqs. 8,
+9), ``iw_prior_marginal`` and ``evaluate_bounds`` (all of them at once).
+
+Functions call the modality-keyed protocol of ``jmvae_jax.models``
+(``MultimodalModel``; a model written with the x/w methods is viewed through
+``models.as_multimodal``) and return one float32 value per example, shape [B].
+They are jitted with the model, ``k``, ``chunk_size`` and the set and string
+options static, and may be called inside a user's ``jax.jit`` or ``jax.vmap``.
 
 Random draws: each sample set comes from its own stream of ``key``
-(``fold_in(key, stream)``, one stream per proposal and one for the prior), and
+(``fold_in(key, stream)``, one stream per proposal and one for the prior;
+``proposal_stream`` numbers them), and
 draw i of a stream uses ``fold_in(stream_key, i)``. Hence (a) ``chunk_size`` never
 changes the draws, only the summation order; (b) a larger k reuses the draws of a
 smaller one; (c) the same key gives the same draws in every function, so
@@ -38,13 +48,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jmvae_jax import distributions, inputs
+from jmvae_jax import distributions, inputs, models
 from jmvae_jax.distributions import DiagGaussian
 
 # Any object with the methods listed in jmvae_jax.models' docstring; a frozen
@@ -52,9 +62,28 @@ from jmvae_jax.distributions import DiagGaussian
 Model = Any
 Params = Any
 
-# The stream of the caller's key that each sample set is drawn from. Encoders are
-# named by their inputs: 'xw' is q(z|x,w), 'x' is q(z|x), 'w' is q(z|w).
-_STREAMS = {'xw': 0, 'x': 1, 'w': 2, 'prior': 3}
+Subset = tuple[str, ...]  # Modality names, in the model's order.
+PRIOR = 'prior'  # The proposal p(z).
+_EVERY_MODALITY_STREAM = 0  # The stream of the encoder of all the modalities.
+
+
+def proposal_stream(model: Model, proposal: Subset | str) -> int:
+  """The stream of the caller's key that draws from ``proposal`` come from.
+
+  With M modalities: the encoder of all of them is stream 0, the one of the i-th
+  modality alone is 1 + i, the prior is M + 1, and the encoder of any other
+  subset is M + 2 + its bitmask (bit i for modality i). For the paper's two
+  modalities that is q(z|x,w): 0, q(z|x): 1, q(z|w): 2, p(z): 3.
+  """
+  names = models.as_multimodal(model).modality_names
+  if proposal == PRIOR:
+    return len(names) + 1
+  proposal = _subset(model, proposal, 'proposal')
+  if len(proposal) == len(names):
+    return _EVERY_MODALITY_STREAM
+  if len(proposal) == 1:
+    return 1 + names.index(proposal[0])
+  return len(names) + 2 + sum(1 << names.index(name) for name in proposal)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
@@ -65,15 +94,6 @@ def _check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
 def _check_sizes(k: int, chunk_size: int | None) -> None:
   inputs.check_count('k (the number of importance samples)', k)
   inputs.check_count('chunk_size', chunk_size, allow_none=True)
-
-
-def _log_likelihood(
-    model: Model, params: Params, modality: str, value: jax.Array, z: jax.Array
-) -> jax.Array:
-  """log p(value|z) of modality 'x' or 'w': [..., dim], [..., D] -> [...]."""
-  if modality == 'x':
-    return model.log_px(params, value, z)
-  return model.log_pw(params, value, z)
 
 
 def _log_mean_exp_over_draws(
@@ -130,59 +150,185 @@ def _log_mean_exp_over_draws(
           for name, (running_max, total) in state.items()}
 
 
-def _encode(model: Model, params: Params, encoder: str, x: jax.Array,
-            w: jax.Array | None) -> DiagGaussian:
-  """The encoder named by its inputs ('xw', 'x' or 'w') at x [B, x_dim] and
-  w [B, w_dim]: fields [B, D]."""
-  if encoder == 'xw':
-    return model.encode(params, x, w)
-  if encoder == 'x':
-    return model.encode_x(params, x)
-  return model.encode_w(params, w)
+def _subset(model: Model, names: Any, what: str) -> Subset:
+  """``names`` as a subset in the model's order; unknown or repeated names raise."""
+  known = models.as_multimodal(model).modality_names
+  names = (names,) if isinstance(names, str) else tuple(names)
+  if len(set(names)) != len(names) or not set(names) <= set(known):
+    raise ValueError(f'{what} must be distinct modality names of this model '
+                     f'{known}, got {names}')
+  return tuple(name for name in known if name in names)
+
+
+def _two_modalities(
+    model: Model, x: ArrayLike, w: ArrayLike | None
+) -> tuple[dict[str, jax.Array], str, str | None]:
+  """({first name: x, second name: w}, first name, second name) of the x/w form.
+
+  On a model of more modalities the others are unobserved (marginalized out).
+  """
+  names = models.names_of(model)
+  observed = {names[0]: jnp.asarray(x)}
+  if w is not None:
+    observed[names[1]] = jnp.asarray(w)
+  return observed, names[0], names[1] if len(names) > 1 else None
 
 
 def _encoder_bounds(
     model: Model,
     params: Params,
-    x: ArrayLike,
-    w: ArrayLike | None,
+    observed: dict[str, jax.Array],
     *,
-    encoder: str,
-    targets: tuple[str, ...],
+    proposal: Subset,
+    targets: tuple[Subset, ...],
     key: jax.Array,
     k: int,
     chunk_size: int | None,
-) -> dict[str, jax.Array]:
+) -> dict[Subset, jax.Array]:
   """Importance-weighted bounds that share one set of draws from one encoder.
 
-  For each target t (a string of observed modalities, 'x', 'w' or 'xw'):
-  log (1/k) sum_i p(t|z_i) p(z_i) / q(z_i|.), z_i ~ q(z|.), where q is the
-  encoder named by its inputs ('xw', 'x' or 'w'). Each log p(.|z_i) is computed
-  once per draw and shared by the targets that contain it.
+  For each target set T: log (1/k) sum_i p(X_T|z_i) p(z_i) / q(z_i|X_P),
+  z_i ~ q(z|X_P), where P is ``proposal``. Each log p(x_m|z_i) is computed once
+  per draw and shared by the targets that contain m.
 
   Returns:
-    A dict from target to the estimate, shape [B].
+    A dict from target set to the estimate, shape [B].
   """
-  observed = {'x': jnp.asarray(x),
-              'w': None if w is None else jnp.asarray(w)}
-  q = _encode(model, params, encoder, observed['x'], observed['w'])
-  modalities = sorted(set(''.join(targets)))
+  keyed = models.as_multimodal(model)
+  q = keyed.encode_subset(params, {name: observed[name] for name in proposal})
+  needed = sorted(set().union(*targets))
 
-  def log_weights(z: jax.Array) -> dict[str, jax.Array]:
+  def log_weights(z: jax.Array) -> dict[Subset, jax.Array]:
     log_prior_over_q = (distributions.standard_normal_log_prob(z)
                         - distributions.gaussian_log_prob(z, q.mean, q.log_var))
-    log_lik = {m: _log_likelihood(model, params, m, observed[m], z)
-               for m in modalities}
+    log_lik = {m: keyed.log_likelihood(params, m, observed[m], z)
+               for m in needed}
     return {t: sum((log_lik[m] for m in t), log_prior_over_q) for t in targets}
 
   return _log_mean_exp_over_draws(
-      log_weights, q, key=jax.random.fold_in(key, _STREAMS[encoder]), k=k,
+      log_weights, q,
+      key=jax.random.fold_in(key, proposal_stream(model, proposal)), k=k,
       chunk_size=chunk_size)
 
 
-def _is_conditional_model(model: Model) -> bool:
-  """True for models of x given w only (CVAE, CMMA: ``models.ConditionalVAE``)."""
-  return hasattr(model, 'conditional_prior')
+def _prior_bound(model: Model, params: Params, observed: dict[str, jax.Array],
+                 target: Subset, *, key: jax.Array, k: int,
+                 chunk_size: int | None) -> jax.Array:
+  """log (1/k) sum_i p(X_T|z_i), z_i ~ p(z), the same draws for every row: [B]."""
+  keyed = models.as_multimodal(model)
+
+  def log_weights(z: jax.Array) -> dict[str, jax.Array]:
+    # z [D] is unbatched here, so vmap over the rows decodes it only once.
+    def row(values: dict[str, jax.Array]) -> jax.Array:
+      return sum(keyed.log_likelihood(params, m, values[m], z) for m in target)
+    return {'target': jax.vmap(row)({m: observed[m] for m in target})}
+
+  return _log_mean_exp_over_draws(
+      log_weights, distributions.standard_normal((keyed.latent_dim,)),
+      key=jax.random.fold_in(key, proposal_stream(model, PRIOR)), k=k,
+      chunk_size=chunk_size)['target']
+
+
+def iw_log_likelihood(
+    model: Model,
+    params: Params,
+    observed: Mapping[str, ArrayLike],
+    *,
+    key: jax.Array,
+    k: int,
+    target: Any = None,
+    given: Any = (),
+    proposal: Any = None,
+    prior_samples: int = 5000,
+    chunk_size: int | None = None,
+    log_p_given: ArrayLike | None = None,
+) -> jax.Array:
+  """Importance-weighted estimate of log p(X_T) or log p(X_T | X_S).
+
+  With T the target set, S the given set (disjoint from T, possibly empty) and P
+  the proposal (an encoder's subset of T u S, or 'prior'):
+
+    log (1/k) sum_i p(X_T, X_S | z_i) p(z_i) / r(z_i) - log p(X_S),
+    z_i ~ r(z) = q(z|X_P)  (or p(z), when the last two factors cancel),
+
+  where log p(X_S) is ``log_p_given`` if passed, else this estimate of it with
+  the prior as proposal and ``prior_samples`` draws (0 when S is empty). The
+  first term is a lower bound of log p(X_T, X_S) in expectation, exact for every
+  k when r = p(z|X_T, X_S); the paper's bounds are the cases P = T u S
+  ('multiple'), P = T or P = S with one modality ('single'), on two modalities.
+
+  Args:
+    model: a model with the keyed protocol (``models.MultimodalModel``).
+    params: its parameters.
+    observed: {modality name: [B, dim]}, holding at least T u S.
+    key: PRNG key; the draws come from the proposal's stream
+      (``proposal_stream``), log p(X_S) from the prior's.
+    k: number of importance samples.
+    target: modality names T (a name or a tuple); default: all of ``observed``
+      not in ``given``.
+    given: modality names S; default: none (a marginal or joint bound).
+    proposal: modality names P, or 'prior'; default: T u S.
+    prior_samples: prior draws for log p(X_S).
+    chunk_size: samples per scan step; None for all at once.
+    log_p_given: precomputed log p(X_S), shape [B].
+
+  Returns:
+    Shape [B], float32.
+  """
+  given = _subset(model, given, 'given')
+  if target is None:
+    target = tuple(name for name in observed if name not in given)
+  target = _subset(model, target, 'target')
+  if not target or set(target) & set(given):
+    raise ValueError(f'target must be one or more modalities not in given, '
+                     f'got target {target} and given {given}')
+  union = _subset(model, target + given, 'target and given')
+  if proposal is None:
+    proposal = union
+  elif proposal != PRIOR:
+    proposal = _subset(model, proposal, 'proposal')
+    if not proposal or not set(proposal) <= set(union):
+      raise ValueError(f"proposal must be 'prior' or modalities among the "
+                       f'target and given {union}, got {proposal}')
+  _check_sizes(k, chunk_size)
+  inputs.check_count('prior_samples', prior_samples)
+  missing = sorted(set(union) - set(observed))
+  if missing:
+    raise ValueError(f'observed lacks the modalities {missing} of the target '
+                     f'and given sets')
+  return _iw_log_likelihood(
+      model, params, {name: observed[name] for name in union}, key=key, k=k,
+      target=target, given=given, proposal=proposal,
+      prior_samples=prior_samples, chunk_size=chunk_size,
+      log_p_given=log_p_given)
+
+
+@functools.partial(
+    jax.jit, static_argnames=('model', 'target', 'given', 'proposal', 'k',
+                              'prior_samples', 'chunk_size'))
+def _iw_log_likelihood(
+    model: Model, params: Params, observed: dict[str, ArrayLike], *,
+    key: jax.Array, k: int, target: Subset, given: Subset,
+    proposal: Subset | str, prior_samples: int, chunk_size: int | None,
+    log_p_given: ArrayLike | None) -> jax.Array:
+  """``iw_log_likelihood`` after its argument checks, with T, S and P as
+  subsets; observed holds exactly T u S."""
+  union = _subset(model, target + given, 'target and given')
+  observed = {name: jnp.asarray(observed[name]) for name in union}
+  inputs.check_observed(model, observed)
+  if proposal == PRIOR:
+    log_joint = _prior_bound(model, params, observed, union, key=key, k=k,
+                             chunk_size=chunk_size)
+  else:
+    log_joint = _encoder_bounds(model, params, observed, proposal=proposal,
+                                targets=(union,), key=key, k=k,
+                                chunk_size=chunk_size)[union]
+  if not given:
+    return log_joint
+  if log_p_given is None:
+    log_p_given = _prior_bound(model, params, observed, given, key=key,
+                               k=prior_samples, chunk_size=chunk_size)
+  return log_joint - jnp.asarray(log_p_given)
 
 
 def _check_conditional_args(model: Model, x: ArrayLike, w: ArrayLike, *,
@@ -214,7 +360,7 @@ def _conditional_model_bound(
                    - distributions.gaussian_log_prob(z, q.mean, q.log_var)}
 
   return _log_mean_exp_over_draws(
-      log_weights, q, key=jax.random.fold_in(key, _STREAMS['xw']), k=k,
+      log_weights, q, key=jax.random.fold_in(key, _EVERY_MODALITY_STREAM), k=k,
       chunk_size=chunk_size)['x|w']
 
 
@@ -261,17 +407,10 @@ def iw_prior_marginal(
   _check_choice('modality', modality, ('x', 'w'))
   _check_sizes(k, chunk_size)
   inputs.check_modality(model, modality, value)
-  value = jnp.asarray(value)
-
-  def log_weights(z: jax.Array) -> dict[str, jax.Array]:
-    # z [D] is unbatched here, so vmap over the rows decodes it only once.
-    return {modality: jax.vmap(
-        lambda row: _log_likelihood(model, params, modality, row, z))(value)}
-
-  return _log_mean_exp_over_draws(
-      log_weights, distributions.standard_normal((model.latent_dim,)),
-      key=jax.random.fold_in(key, _STREAMS['prior']), k=k,
-      chunk_size=chunk_size)[modality]
+  names = models.as_multimodal(model).modality_names
+  name = names[0] if modality == 'x' else names[1]
+  return _prior_bound(model, params, {name: jnp.asarray(value)}, (name,),
+                      key=key, k=k, chunk_size=chunk_size)
 
 
 @functools.partial(
@@ -317,9 +456,11 @@ def iw_marginal(
     raise ValueError("proposal='multiple' samples q(z|x,w), so it needs w")
   _check_sizes(k, chunk_size)
   inputs.check_observations(model, x, w)
-  encoder = 'xw' if proposal == 'multiple' else 'x'
-  return _encoder_bounds(model, params, x, w, encoder=encoder, targets=('x',),
-                         key=key, k=k, chunk_size=chunk_size)['x']
+  observed, x_name, _ = _two_modalities(model, x, w)
+  encoder = tuple(observed) if proposal == 'multiple' else (x_name,)
+  return _encoder_bounds(model, params, observed, proposal=encoder,
+                         targets=((x_name,),), key=key, k=k,
+                         chunk_size=chunk_size)[(x_name,)]
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'k', 'chunk_size'))
@@ -352,8 +493,11 @@ def iw_joint(
   """
   _check_sizes(k, chunk_size)
   inputs.check_observations(model, x, w)
-  return _encoder_bounds(model, params, x, w, encoder='xw', targets=('xw',),
-                         key=key, k=k, chunk_size=chunk_size)['xw']
+  observed, _, _ = _two_modalities(model, x, w)
+  both = tuple(observed)
+  return _encoder_bounds(model, params, observed, proposal=both,
+                         targets=(both,), key=key, k=k,
+                         chunk_size=chunk_size)[both]
 
 
 @functools.partial(
@@ -435,21 +579,19 @@ def iw_conditional(
   _check_conditional_args(model, x, w, proposal=proposal, given=given, k=k,
                           chunk_size=chunk_size)
   inputs.check_count('prior_samples', prior_samples)
-  if _is_conditional_model(model):
+  if isinstance(model, models.ConditionalModel):
     if (proposal, given) != ('multiple', 'w'):
       raise ValueError(f'{type(model).__name__} models only x given w, with '
                        "its joint encoder: use proposal='multiple', given='w'")
     return _conditional_model_bound(model, params, x, w, key=key, k=k,
                                     chunk_size=chunk_size)
-  encoder = 'xw' if proposal == 'multiple' else given
-  log_joint = _encoder_bounds(model, params, x, w, encoder=encoder,
-                              targets=('xw',), key=key, k=k,
-                              chunk_size=chunk_size)['xw']
-  if log_p_given is None:
-    log_p_given = iw_prior_marginal(
-        model, params, x if given == 'x' else w, key=key, k=prior_samples,
-        modality=given, chunk_size=chunk_size)
-  return log_joint - jnp.asarray(log_p_given)
+  observed, x_name, w_name = _two_modalities(model, x, w)
+  given_name, target = (x_name, w_name) if given == 'x' else (w_name, x_name)
+  return iw_log_likelihood(
+      model, params, observed, key=key, k=k, target=target, given=given_name,
+      proposal=None if proposal == 'multiple' else given_name,
+      prior_samples=prior_samples, chunk_size=chunk_size,
+      log_p_given=log_p_given)
 
 
 @functools.partial(
@@ -505,28 +647,32 @@ def evaluate_bounds(
   _check_sizes(k, chunk_size)
   inputs.check_count('prior_samples', prior_samples)
   inputs.check_observations(model, x, w)
-  if _is_conditional_model(model):
+  if isinstance(model, models.ConditionalModel):
     return {'conditional_multiple': _conditional_model_bound(
         model, params, x, w, key=key, k=k, chunk_size=chunk_size)}
-  bounds = functools.partial(_encoder_bounds, model, params, x, w, key=key, k=k,
-                             chunk_size=chunk_size)
-  marginal_single = bounds(encoder='x', targets=('x',))['x']
-  if not hasattr(model, 'encode'):
-    return {'marginal_single': marginal_single}
-  if w is None:
+  if len(models.as_multimodal(model).modality_names) == 1:
+    w = None
+  elif w is None:
     raise ValueError('a model with a joint encoder needs w for its bounds')
-  multiple = bounds(encoder='xw', targets=('x', 'xw'))
-  joint_from_w = bounds(encoder='w', targets=('xw',))['xw']
+  observed, x_name, w_name = _two_modalities(model, x, w)
+  bounds = functools.partial(_encoder_bounds, model, params, observed, key=key,
+                             k=k, chunk_size=chunk_size)
+  x_only, both = (x_name,), tuple(observed)
+  marginal_single = bounds(proposal=x_only, targets=(x_only,))[x_only]
+  if w is None:
+    return {'marginal_single': marginal_single}
+  multiple = bounds(proposal=both, targets=(x_only, both))
+  joint_from_w = bounds(proposal=(w_name,), targets=(both,))[both]
   if log_pw is None:
-    log_pw = iw_prior_marginal(model, params, w, key=key, k=prior_samples,
-                               modality='w', chunk_size=chunk_size)
+    log_pw = _prior_bound(model, params, observed, (w_name,), key=key,
+                          k=prior_samples, chunk_size=chunk_size)
   log_pw = jnp.asarray(log_pw)
   return {
-      'marginal_multiple': multiple['x'],
+      'marginal_multiple': multiple[x_only],
       'marginal_single': marginal_single,
-      'conditional_multiple': multiple['xw'] - log_pw,
+      'conditional_multiple': multiple[both] - log_pw,
       'conditional_single': joint_from_w - log_pw,
-      'joint': multiple['xw'],
+      'joint': multiple[both],
   }
 
 
@@ -597,19 +743,21 @@ def iw_conditional_tars(
   """
   _check_conditional_args(model, x, w, proposal=proposal, given=given, k=k,
                           chunk_size=chunk_size)
-  if _is_conditional_model(model) or not hasattr(model, 'log_pw'):
+  if (isinstance(model, models.ConditionalModel)
+      or len(models.as_multimodal(model).modality_names) != 2):
     raise ValueError(f'{type(model).__name__} has no unimodal encoders and '
                      'likelihoods of both modalities; this reading needs a '
                      'JMVAE')
-  observed = {'x': jnp.asarray(x), 'w': jnp.asarray(w)}
-  target = 'w' if given == 'x' else 'x'
-  encoder = 'xw' if proposal == 'multiple' else given
-  q = _encode(model, params, encoder, observed['x'], observed['w'])
+  keyed = models.as_multimodal(model)
+  observed, x_name, w_name = _two_modalities(model, x, w)
+  given_name, target = (x_name, w_name) if given == 'x' else (w_name, x_name)
+  encoder = tuple(observed) if proposal == 'multiple' else (given_name,)
+  q = keyed.encode_subset(params, {name: observed[name] for name in encoder})
 
   def log_weights(z: jax.Array) -> dict[str, jax.Array]:
-    return {target: _log_likelihood(model, params, target, observed[target],
-                                    z)}
+    return {target: keyed.log_likelihood(params, target, observed[target], z)}
 
   return _log_mean_exp_over_draws(
-      log_weights, q, key=jax.random.fold_in(key, _STREAMS[encoder]), k=k,
+      log_weights, q, key=jax.random.fold_in(
+          key, proposal_stream(model, encoder)), k=k,
       chunk_size=chunk_size)[target]

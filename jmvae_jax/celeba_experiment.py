@@ -48,7 +48,7 @@ from jmvae_jax.workdir import (check_training_data, locked, make_writable_dir,
                                prepare_workdir)
 
 _TEST_STREAM = 3
-_LOGGED_PREFIXES = ('recon_', 'kl_', 'generator_', 'discriminator', 'feature_')
+_LOGGED_PREFIXES = ('recon', 'kl_', 'generator_', 'discriminator', 'feature_')
 
 
 def evaluation_model(model: Any) -> Any:

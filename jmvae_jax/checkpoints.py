@@ -20,12 +20,13 @@ top of that:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import numpy as np
@@ -72,6 +73,32 @@ def files_digest(directory: str) -> str:
   return digest.hexdigest()
 
 
+def rename_keys(tree: Any, names: Mapping[str, str]) -> Any:
+  """``tree`` with every dict key found in ``names`` renamed, at any depth.
+
+  Walks dicts, lists, tuples, named tuples (optax states) and dataclasses
+  (flax.struct train states); leaves are kept as they are.
+  """
+  if isinstance(tree, dict):
+    return {names.get(k, k): rename_keys(v, names) for k, v in tree.items()}
+  if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+    return dataclasses.replace(tree, **{
+        field.name: rename_keys(getattr(tree, field.name), names)
+        for field in dataclasses.fields(tree) if field.init})
+  if isinstance(tree, tuple) and hasattr(tree, '_fields'):
+    return type(tree)(*(rename_keys(v, names) for v in tree))
+  if isinstance(tree, (list, tuple)):
+    return type(tree)(rename_keys(v, names) for v in tree)
+  return tree
+
+
+def _dict_keys(tree: Any) -> set[str]:
+  """Every dict key in a tree of nested dicts (an orbax metadata tree)."""
+  if not isinstance(tree, Mapping):
+    return set()
+  return set(tree).union(*(_dict_keys(v) for v in tree.values()))
+
+
 def _all_finite(saveable: Any) -> bool:
   return all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(
       jax.device_get(saveable)) if np.issubdtype(leaf.dtype, np.floating))
@@ -91,10 +118,22 @@ class Checkpoints:
   """
 
   def __init__(self, directory: str | os.PathLike, keep: int = 2,
-               log: Callable[[str], None] = print):
+               log: Callable[[str], None] = print,
+               legacy_names: Mapping[str, str] | None = None):
+    """Opens (or creates) ``directory``.
+
+    Args:
+      directory: where the checkpoints go.
+      keep: how many of the newest to keep.
+      log: receives one line per damaged checkpoint.
+      legacy_names: {old dict key: new key} of states saved by older versions
+        (e.g. ``models.LEGACY_PARAM_NAMES``); a checkpoint with the old keys is
+        restored under the new ones.
+    """
     self._directory = os.path.abspath(directory)
     self._keep = keep
     self._log = log
+    self._legacy_names = dict(legacy_names or {})
     self._manager = self._open()
 
   def _open(self) -> ocp.CheckpointManager:
@@ -147,18 +186,28 @@ class Checkpoints:
     """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                             _to_saveable(template))
+    template_keys = {getattr(entry, 'key', None)
+                     for path, _ in jax.tree_util.tree_flatten_with_path(
+                         abstract)[0] for entry in path}
     damaged = []
     for epoch in sorted(self._manager.all_steps(), reverse=True):
       # Shapes first, from the metadata: a restore that fails leaves orbax's
       # other array reads pending on an event loop it has closed, and they
       # print tracebacks ("Event loop is closed") whenever they are collected.
-      if self._shapes_differ(epoch, abstract):
+      saved = self._saved_tree(epoch)
+      # Old names the checkpoint has and the template lacks (a CelebA state
+      # has its own 'x_decoder', which stays).
+      renamed = {old: new for old, new in self._legacy_names.items()
+                 if old in _dict_keys(saved) and old not in template_keys}
+      if saved is not None and self._shapes_differ(saved, abstract):
         raise UserError(
             f'the checkpoint in {self._directory} (epoch {epoch}) does not fit '
             'this model (its arrays have other shapes); use a new --workdir '
             'or the settings that made it')
-      restored, problem = self._try_restore(epoch, abstract)
+      as_saved = rename_keys(abstract, {new: old for old, new in renamed.items()})
+      restored, problem = self._try_restore(epoch, as_saved)
       if restored is not None:
+        restored = rename_keys(restored, renamed)
         if damaged:
           self._manager.close()
           self._manager = self._open()
@@ -174,21 +223,23 @@ class Checkpoints:
           'checkpoints/ to start over, or use a new --workdir')
     return None
 
-  def _shapes_differ(self, epoch: int, abstract: Any) -> bool:
-    """True if the checkpoint's recorded array shapes are not the template's.
-
-    False when its metadata cannot be read (then it is damaged, not foreign).
-    """
+  def _saved_tree(self, epoch: int) -> dict[str, Any] | None:
+    """The checkpoint's metadata tree, or None when it cannot be read (then
+    it is damaged, which restoring it will report)."""
     try:
       metadata = ocp.PyTreeCheckpointHandler().metadata(
           epath.Path(self._directory) / str(epoch) / _ITEM)
-      tree = dict(getattr(metadata, 'tree', metadata))
-      saved = sorted(tuple(leaf.shape) for leaf in jax.tree.leaves(
-          tree, is_leaf=lambda x: hasattr(x, 'shape')))
+      return dict(getattr(metadata, 'tree', metadata))
     except Exception:  # pylint: disable=broad-except
-      return False
-    return saved != sorted(tuple(leaf.shape)
-                           for leaf in jax.tree.leaves(abstract))
+      return None
+
+  @staticmethod
+  def _shapes_differ(saved: dict[str, Any], abstract: Any) -> bool:
+    """True if the checkpoint's recorded array shapes are not the template's."""
+    shapes = sorted(tuple(leaf.shape) for leaf in jax.tree.leaves(
+        saved, is_leaf=lambda x: hasattr(x, 'shape')))
+    return shapes != sorted(tuple(leaf.shape)
+                            for leaf in jax.tree.leaves(abstract))
 
   def _try_restore(self, epoch: int, abstract: Any) -> tuple[Any, str]:
     """(the restored state, '') or (None, what is wrong with the checkpoint)."""

@@ -9,10 +9,11 @@ event axis and returned in nats.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.special
 from jax.typing import ArrayLike
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -117,3 +118,26 @@ def sample_gaussian(
   eps = jax.random.normal(key, shape, jnp.result_type(q.mean))
   std = jnp.exp(0.5 * q.log_var)
   return jnp.broadcast_to(q.mean, shape) + jnp.broadcast_to(std, shape) * eps
+
+
+def product_of_gaussians(experts: Sequence[DiagGaussian]) -> DiagGaussian:
+  """The normalized product of diagonal Gaussian densities, prod_m N(mu_m, s_m^2).
+
+  Precisions add and the mean is the precision-weighted mean of the experts:
+  1/s^2 = sum_m 1/s_m^2, mu = s^2 sum_m mu_m / s_m^2 (Hinton 2002; Wu & Goodman
+  2018 use it to combine unimodal encoders). Computed from log-variances with a
+  log-sum-exp, so very confident experts do not overflow.
+
+  Args:
+    experts: one or more DiagGaussians with fields of one shape [..., D].
+
+  Returns:
+    A DiagGaussian with fields [..., D].
+  """
+  if not experts:
+    raise ValueError('product_of_gaussians needs at least one expert')
+  log_precisions = jnp.stack([-q.log_var for q in experts])
+  log_var = -jax.scipy.special.logsumexp(log_precisions, axis=0)
+  weights = jnp.exp(log_precisions + log_var[None])  # Precision shares.
+  mean = jnp.sum(weights * jnp.stack([q.mean for q in experts]), axis=0)
+  return DiagGaussian(mean, log_var)

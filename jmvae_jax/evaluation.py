@@ -86,7 +86,7 @@ def evaluate(model: Any, params: Any, images: np.ndarray, labels: np.ndarray, *,
 
   Returns:
     Means over all N examples, in nats: 'test_elbo' and its terms
-    ('test_recon_x', ...), and the model's importance-weighted bounds
+    ('test_recon/image', ...), and the model's importance-weighted bounds
     ('marginal_multiple', 'marginal_single', 'conditional_multiple',
     'conditional_single', 'joint'; see ``bounds.evaluate_bounds``).
   """

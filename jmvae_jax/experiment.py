@@ -34,8 +34,8 @@ from typing import Any, Callable
 
 import jax
 
-from jmvae_jax import (evaluation, parallel, run_loop, run_report, summaries,
-                       train)
+from jmvae_jax import (evaluation, models, parallel, run_loop, run_report,
+                       summaries, train)
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import RESUME_FIELDS, Config
 from jmvae_jax.data import mnist
@@ -100,7 +100,8 @@ def _train_and_evaluate(config: Config, workdir: str,
   eval_model = config.build_model(training=False)
   state = jax.jit(functools.partial(train.init_state, model, config),
                   out_shardings=parallel.replicated(mesh))()
-  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), log=log)
+  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), log=log,
+                            legacy_names=models.LEGACY_PARAM_NAMES)
   restored = checkpoints.restore_latest(state)
   if restored is not None:
     state = restored
@@ -128,7 +129,7 @@ def _train_and_evaluate(config: Config, workdir: str,
         images_per_epoch=(len(data.train_labels) // config.batch_size
                           * config.batch_size),
         main_process=main_process,
-        logged_prefixes=('recon_', 'kl_', 'curve_marginal', 'curve_joint'),
+        logged_prefixes=('recon', 'kl_', 'curve_marginal', 'curve_joint'),
         after_epoch=learning_curve, on_epoch=scalars.add_epochs, log=log)
   finally:
     checkpoints.close()

@@ -36,6 +36,11 @@ prior samples both fake) with the choices of the JMVAE authors' code:
   log(1 - D);
 * the updates are sequential, so each group sees the previous ones' updates.
 
+The three losses are pure functions of the base model's loss terms, the
+discriminator's logits and features (``encoder_loss``, ``generator_loss``,
+``discriminator_loss``, with ``feature_nll`` for L_feat); ``GANTrainer.step``
+computes those inputs and calls them.
+
 One difference from the authors' code: z_p ~ N(0, I), the model's prior (and
 Larsen et al.'s; p(z|w) for CMMA), where Tars draws z_p from U(-1, 1)^D.
 
@@ -108,9 +113,89 @@ def _merge(encoder: Params, generator: Any) -> Params:
   return {**encoder, GENERATOR: generator}
 
 
-def _feature_nll(features: jax.Array, reconstructed: jax.Array) -> jax.Array:
-  """L_feat up to its constant: [B, F], [B, F] -> [B]."""
+def feature_nll(features: jax.Array, reconstructed: jax.Array) -> jax.Array:
+  """L_feat up to its constant: [B, F], [B, F] -> [B].
+
+  -log N(Dis_l(x); Dis_l(x~), I) - (F / 2) log(2 pi), Larsen et al.'s Eq. 6.
+
+  Args:
+    features: Dis_l(x) of the real images, [B, F].
+    reconstructed: Dis_l(x~) of their reconstructions, [B, F].
+  """
   return 0.5 * jnp.sum(jnp.square(features - reconstructed), axis=-1)
+
+
+def encoder_loss(terms: objectives.LossTerms, *, kl_weight: jax.Array | float,
+                 alpha: float, anneal_alpha: bool = False,
+                 feature_weight: float = 0.0) -> jax.Array:
+  """L_enc = -L + lambda * L_feat, batch means: the encoder group's scalar.
+
+  Args:
+    terms: the base model's per-example loss terms [B]
+      (``objectives.loss_terms``) and, when ``feature_weight`` > 0,
+      'feature_recon' [B] (``feature_nll``).
+    kl_weight: the warm-up weight of KL(q || p(z)).
+    alpha: weight of Eq. 4's unimodal KL terms.
+    anneal_alpha: also warm up the alpha terms.
+    feature_weight: lambda; 0 leaves out L_feat.
+
+  Returns:
+    The scalar L_enc (``objectives.total_loss`` plus lambda * mean L_feat).
+  """
+  # total_loss sums recon/*, kl_prior and kl_unimodal/*: not feature_recon.
+  loss = objectives.total_loss(terms, kl_weight=kl_weight, alpha=alpha,
+                               anneal_alpha=anneal_alpha)
+  if feature_weight:
+    loss = loss + feature_weight * jnp.mean(terms['feature_recon'])
+  return loss
+
+
+def generator_loss(log_px: jax.Array, logit_rec: jax.Array,
+                   logit_gen: jax.Array, feature_recon: jax.Array | None = None,
+                   *, gamma: float, feature_weight: float = 0.0
+                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """L_dec = gamma (-log p(x|z) + lambda L_feat) - log D(x~) - log D(x_p).
+
+  Batch means; -log D = softplus(-logit), the non-saturating generator loss.
+
+  Args:
+    log_px: log p(x|z) of each real image under its reconstruction, [B].
+    logit_rec: Dis(x~), the discriminator's logits on the reconstructions, [B].
+    logit_gen: Dis(x_p), its logits on the prior samples, [B].
+    feature_recon: L_feat [B] (``feature_nll``); needed when
+      ``feature_weight`` > 0.
+    gamma: weight of the reconstruction terms against the adversarial term.
+    feature_weight: lambda; 0 leaves out L_feat.
+
+  Returns:
+    (L_dec, {'generator_pixel': mean -log p(x|z), 'generator_adversarial':
+    mean -log D(x~) - log D(x_p)}), all scalars.
+  """
+  pixel = -jnp.mean(log_px)
+  reconstruction = pixel
+  if feature_weight:
+    reconstruction = reconstruction + feature_weight * jnp.mean(feature_recon)
+  adversarial = jnp.mean(jax.nn.softplus(-logit_rec)
+                         + jax.nn.softplus(-logit_gen))
+  metrics = {'generator_pixel': pixel, 'generator_adversarial': adversarial}
+  return gamma * reconstruction + adversarial, metrics
+
+
+def discriminator_loss(logit_real: jax.Array, logit_rec: jax.Array,
+                       logit_gen: jax.Array) -> jax.Array:
+  """L_dis = -log D(x) - log(1 - D(x~)) - log(1 - D(x_p)), a batch mean.
+
+  Args:
+    logit_real: Dis(x) on the real images, [B].
+    logit_rec: Dis(x~) on their reconstructions, [B].
+    logit_gen: Dis(x_p) on the prior samples, [B].
+
+  Returns:
+    The scalar L_dis, with -log D = softplus(-logit) and
+    -log(1 - D) = softplus(logit).
+  """
+  return jnp.mean(jax.nn.softplus(-logit_real) + jax.nn.softplus(logit_rec)
+                  + jax.nn.softplus(logit_gen))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,17 +244,15 @@ class GANTrainer:
     real_features = (discriminator.apply(discriminator_params, x)[1] if lam
                      else None)
 
-    def encoder_loss(encoder, generator, batch_stats):
+    def encoder_objective(encoder, generator, batch_stats):
       def fn(networks):
         terms = objectives.loss_terms(base, networks, x, w, key=keys[0])
-        loss = objectives.total_loss(terms, kl_weight=kl_weight,
-                                     alpha=self.alpha,
-                                     anneal_alpha=self.anneal_alpha)
         if lam:
           x_rec = base.reconstruct_x(networks, x, w, key=keys[1])
-          terms['feature_recon'] = _feature_nll(
+          terms['feature_recon'] = feature_nll(
               real_features, discriminator.apply(discriminator_params, x_rec)[1])
-          loss = loss + lam * jnp.mean(terms['feature_recon'])
+        loss = encoder_loss(terms, kl_weight=kl_weight, alpha=self.alpha,
+                            anneal_alpha=self.anneal_alpha, feature_weight=lam)
         return loss, terms
 
       (loss, terms), new_stats = base.apply_training(
@@ -186,42 +269,36 @@ class GANTrainer:
       return base.apply_training(
           {'params': _merge(encoder, generator), 'batch_stats': batch_stats}, fn)
 
-    def generator_loss(generator, encoder, batch_stats):
+    def generator_objective(generator, encoder, batch_stats):
       (x_rec, x_gen), new_stats = fakes(encoder, generator, batch_stats,
                                         keys[2], keys[3])
       logit_rec, features_rec = discriminator.apply(discriminator_params, x_rec)
       logit_gen, _ = discriminator.apply(discriminator_params, x_gen)
-      pixel = -jnp.mean(base.image_log_prob(x, x_rec))
-      reconstruction = pixel
-      if lam:
-        reconstruction = reconstruction + lam * jnp.mean(
-            _feature_nll(real_features, features_rec))
-      adversarial = jnp.mean(jax.nn.softplus(-logit_rec)
-                             + jax.nn.softplus(-logit_gen))
-      metrics = {'generator_pixel': pixel, 'generator_adversarial': adversarial}
-      return self.gan.gamma * reconstruction + adversarial, (metrics, new_stats)
+      loss, metrics = generator_loss(
+          base.image_log_prob(x, x_rec), logit_rec, logit_gen,
+          feature_nll(real_features, features_rec) if lam else None,
+          gamma=self.gan.gamma, feature_weight=lam)
+      return loss, (metrics, new_stats)
 
-    def discriminator_loss(discriminator_params, x_rec, x_gen):
+    def discriminator_objective(discriminator_params, x_rec, x_gen):
       # Dis has no batch norm, so one pass over the three sets is exact.
       logits = discriminator.apply(
           discriminator_params, jnp.concatenate([x, x_rec, x_gen]))[0]
-      real, rec, gen = jnp.split(logits, 3)
-      return jnp.mean(jax.nn.softplus(-real) + jax.nn.softplus(rec)
-                      + jax.nn.softplus(gen))
+      return discriminator_loss(*jnp.split(logits, 3))
 
     (loss, (terms, batch_stats)), grads = jax.value_and_grad(
-        encoder_loss, has_aux=True)(encoder, generator, batch_stats)
+        encoder_objective, has_aux=True)(encoder, generator, batch_stats)
     encoder, encoder_state = apply_gradients(
         self.optimizer, grads, opt_state['encoder'], encoder)
 
     (_, (generator_metrics, batch_stats)), grads = jax.value_and_grad(
-        generator_loss, has_aux=True)(generator, encoder, batch_stats)
+        generator_objective, has_aux=True)(generator, encoder, batch_stats)
     generator, generator_state = apply_gradients(
         self.optimizer, grads, opt_state['generator'], generator)
 
     (x_rec, x_gen), batch_stats = fakes(encoder, generator, batch_stats,
                                         keys[4], keys[5])
-    discriminator_value, grads = jax.value_and_grad(discriminator_loss)(
+    discriminator_value, grads = jax.value_and_grad(discriminator_objective)(
         discriminator_params, x_rec, x_gen)
     discriminator_params, discriminator_state = apply_gradients(
         self.optimizer, grads, opt_state['discriminator'], discriminator_params)

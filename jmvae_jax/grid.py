@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from jmvae_jax import evaluation, parallel, run_loop, summaries, train
+from jmvae_jax import evaluation, models, parallel, run_loop, summaries, train
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import RESUME_FIELDS, Config
 from jmvae_jax.data import mnist
@@ -156,7 +156,8 @@ def _train_grid(configs: list[Config], member_dirs: list[str], grid_dir: str,
   model = config.build_model()
   state = jax.jit(functools.partial(init_grid_state, model, configs),
                   out_shardings=parallel.replicated(mesh))()
-  checkpoints = Checkpoints(os.path.join(grid_dir, 'checkpoints'), log=log)
+  checkpoints = Checkpoints(os.path.join(grid_dir, 'checkpoints'), log=log,
+                            legacy_names=models.LEGACY_PARAM_NAMES)
   restored = checkpoints.restore_latest(state)
   if restored is not None:
     state = restored
@@ -192,7 +193,7 @@ def _train_grid(configs: list[Config], member_dirs: list[str], grid_dir: str,
         images_per_epoch=(len(data.train_labels) // config.batch_size
                           * config.batch_size),
         main_process=main_process,
-        logged_prefixes=('recon_', 'kl_prior', 'curve_marginal', 'curve_joint'),
+        logged_prefixes=('recon', 'kl_prior', 'curve_marginal', 'curve_joint'),
         after_epoch=learning_curves, member_names=names, on_epoch=add_epoch,
         log=log)
   finally:

@@ -14,7 +14,12 @@ import numpy as np
 
 
 def _declared_width(model: Any, modality: str) -> int | None:
-  """The width a model declares for 'x' or 'w' (``model.x.dim``), if any."""
+  """The width a model declares for 'x' (its first modality) or 'w' (its
+  second), if any."""
+  names = getattr(model, 'modality_names', ())
+  index = 0 if modality == 'x' else 1
+  if hasattr(model, 'modality') and index < len(names):
+    return model.modality(names[index]).dim
   width = getattr(getattr(model, modality, None), 'dim', None)
   if width is None and modality == 'w':
     width = getattr(model, 'num_attributes', None)
@@ -58,6 +63,31 @@ def check_observations(model: Any, x: Any, w: Any | None) -> None:
     raise ValueError(f'x and w must hold the same number of examples, got '
                      f'{x_shape[0]} in x (shape {x_shape}) and {w_shape[0]} '
                      f'in w (shape {w_shape})')
+
+
+def check_observed(model: Any, observed: dict[str, Any]) -> None:
+  """Checks a batch {modality name: [B, dim]} against ``model``'s modalities.
+
+  Widths are checked where the model declares them (``model.modality(name)``).
+
+  Raises:
+    ValueError: a non-float array, a wrong width or rank, or modalities with
+      different numbers of examples.
+  """
+  sizes = {}
+  for name, value in observed.items():
+    shape, dtype = jnp.shape(value), jnp.result_type(value)
+    width = model.modality(name).dim if hasattr(model, 'modality') else None
+    if not jnp.issubdtype(dtype, jnp.floating):
+      raise ValueError(f'modality {name!r} must be a float array [batch, '
+                       f'{width or "..."}], got {dtype} of shape {shape}')
+    if len(shape) < 2 or (width is not None and shape[1:] != (width,)):
+      raise ValueError(f'modality {name!r} must have shape [batch, '
+                       f'{width or "..."}], got {shape}')
+    sizes[name] = shape[0]
+  if len(set(sizes.values())) > 1:
+    raise ValueError(f'every modality must hold the same number of examples, '
+                     f'got {sizes}')
 
 
 def check_count(name: str, value: Any, *, allow_none: bool = False) -> None:

@@ -1,27 +1,33 @@
-"""Models: a set of modalities, their encoders, decoders and likelihoods.
+"""Models: an ordered set of named modalities, their encoders, decoders and likelihoods.
 
 A model is a frozen dataclass of pure methods that take ``params`` first. The
 objectives (``jmvae_jax.objectives``) and the importance-weighted bounds
-(``jmvae_jax.bounds``) only call these methods, so any object with the same
-methods works with them, for example a linear-Gaussian model with exact
-likelihoods or a user's own networks:
+(``jmvae_jax.bounds``) call the modality-keyed protocol ``MultimodalModel``:
 
-  encode(params, x, w)   -> DiagGaussian   q(z|x,w), the joint ("multiple") encoder
-  encode_x(params, x)    -> DiagGaussian   q(z|x), a "single" encoder
-  encode_w(params, w)    -> DiagGaussian   q(z|w), a "single" encoder
-  log_px(params, x, z)   -> [...]          log p(x|z)
-  log_pw(params, w, z)   -> [...]          log p(w|z)
-  latent_dim: int
+  modality_names                      the modalities' names, in the model's order
+  latent_dim                          D
+  encode_subset(params, observed)     q(z | the observed modalities), observed a
+                                      mapping {name: [..., dim]}
+  log_likelihood(params, name, v, z)  log p(v|z) of modality ``name``: [...]
 
-Shapes: x is [..., x_dim], w is [..., w_dim], z is [..., latent_dim], with the
-same leading axes (usually [B]); extra sample axes are added with ``jax.vmap``, as
-the bounds do for their k importance samples.
+so any object with these works with them: a linear-Gaussian model with exact
+likelihoods, a user's own networks, a model of three or more modalities.
+Models of one modality given another (CVAE, CMMA) follow ``ConditionalModel``.
+
+Two-modality shorthands. The paper's two modalities are x (the first) and w (the
+second); every two-modality model also has ``encode(params, x, w)``,
+``encode_x``, ``encode_w``, ``decode_x``, ``decode_w``, ``log_px`` and
+``log_pw``, which name its first and second modality that way.
+
+Shapes: each observation is [..., dim], z is [..., latent_dim], with the same
+leading axes (usually [B]); extra sample axes are added with ``jax.vmap``, as the
+bounds do for their k importance samples.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -31,25 +37,122 @@ from jmvae_jax.distributions import DiagGaussian
 from jmvae_jax.networks import MLP, GaussianEncoder
 
 Params = Any
+# {modality name: observation [..., dim]}: the modalities seen, in any order.
+Observed = Mapping[str, jax.Array]
 # (observation [..., D], decoder output [..., D]) -> log-likelihood [...].
 LogLikelihood = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)
 class Modality:
-  """One observed modality: its width and the likelihood its decoder parameterizes.
+  """One observed modality: its name, width and the likelihood its decoder parameterizes.
 
   Attributes:
+    name: the key of this modality in observations, parameters and loss terms
+      (e.g. 'image', 'label').
     dim: width of the (flattened) observation.
     log_prob: log p(data | decoder output), summed over the last axis.
   """
 
+  name: str
   dim: int
   log_prob: LogLikelihood
 
 
-MNIST_IMAGE = Modality(784, distributions.bernoulli_log_prob)
-MNIST_LABEL = Modality(10, distributions.categorical_log_prob)
+MNIST_IMAGE = Modality('image', 784, distributions.bernoulli_log_prob)
+MNIST_LABEL = Modality('label', 10, distributions.categorical_log_prob)
+
+# Parameter names of the MNIST models before modalities had names (the first
+# modality was 'x', the second 'w'); checkpoints and released models that use
+# them are renamed on load.
+LEGACY_PARAM_NAMES = {
+    'x_encoder': 'image_encoder', 'x_decoder': 'image_decoder',
+    'w_encoder': 'label_encoder', 'w_decoder': 'label_decoder',
+}
+
+SUBSET_ENCODERS = ('product_of_experts', 'zeros')
+
+
+@runtime_checkable
+class MultimodalModel(Protocol):
+  """The modality-keyed model protocol of the objectives and bounds."""
+
+  latent_dim: int
+
+  @property
+  def modality_names(self) -> tuple[str, ...]:
+    """The names of the modalities, in the model's order."""
+
+  def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
+    """q(z | observed): fields [..., latent_dim]."""
+
+  def log_likelihood(self, params: Params, name: str, value: jax.Array,
+                     z: jax.Array) -> jax.Array:
+    """log p(value | z) of modality ``name``: [..., dim], [..., D] -> [...]."""
+
+
+@runtime_checkable
+class ConditionalModel(Protocol):
+  """A model of its first modality x given its second w only (CVAE, CMMA)."""
+
+  def encode(self, params: Params, x: jax.Array, w: jax.Array) -> DiagGaussian:
+    """q(z|x,w)."""
+
+  def conditional_prior(self, params: Params, w: jax.Array) -> DiagGaussian:
+    """p(z|w)."""
+
+  def log_px_given(self, params: Params, x: jax.Array, z: jax.Array,
+                   w: jax.Array) -> jax.Array:
+    """log p(x|z,w): [...]."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoModalityView:
+  """The keyed protocol of a model written with the x/w methods.
+
+  Such a model (a user's own, the CelebA conv models) has ``encode(params, x,
+  w)``, ``encode_x``, ``encode_w``, ``log_px`` and ``log_pw``, or only
+  ``encode_x`` and ``log_px`` (a VAE); here its modalities are named 'x' and
+  'w'. ``as_multimodal`` makes one when needed.
+  """
+
+  model: Any
+
+  @property
+  def latent_dim(self) -> int:
+    return self.model.latent_dim
+
+  @property
+  def modality_names(self) -> tuple[str, ...]:
+    return ('x', 'w') if hasattr(self.model, 'encode') else ('x',)
+
+  def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
+    names = _check_observed_names(self, observed)
+    if names == ['x', 'w']:
+      return self.model.encode(params, observed['x'], observed['w'])
+    if names == ['x']:
+      return self.model.encode_x(params, observed['x'])
+    return self.model.encode_w(params, observed['w'])
+
+  def log_likelihood(self, params: Params, name: str, value: jax.Array,
+                     z: jax.Array) -> jax.Array:
+    _check_observed_names(self, {name: value})
+    if name == 'x':
+      return self.model.log_px(params, value, z)
+    return self.model.log_pw(params, value, z)
+
+
+def names_of(model: Any) -> tuple[str, ...]:
+  """The modality names of any model: its own, else 'x' (and 'w')."""
+  names = getattr(model, 'modality_names', None)
+  return names if names is not None else TwoModalityView(model).modality_names
+
+
+def as_multimodal(model: Any) -> MultimodalModel:
+  """``model`` if it has the keyed protocol, else its ``TwoModalityView``."""
+  if isinstance(model, MultimodalModel):
+    return model
+  return TwoModalityView(model)
 
 
 def _encoder(model: Any) -> GaussianEncoder:
@@ -64,93 +167,205 @@ def _decoder(model: Any, out_dim: int) -> MLP:
 
 
 def _init_networks(modules: dict[str, Any], inputs: dict[str, tuple[Any, ...]],
-                   key: jax.Array) -> Params:
-  """{name: module.init(key_i, *inputs[name])}, one key per module, in name order."""
-  keys = jax.random.split(key, len(modules))
-  return {name: module.init(k, *inputs[name])
-          for k, (name, module) in zip(keys, sorted(modules.items()))}
+                   key: jax.Array, order: list[str]) -> Params:
+  """{name: module.init(key_i, *inputs[name])}, key i going to order[i]."""
+  keys = jax.random.split(key, len(order))
+  return {name: modules[name].init(k, *inputs[name])
+          for k, name in zip(keys, order)}
+
+
+def _check_observed_names(model: Any, observed: Observed) -> list[str]:
+  """The observed modalities' names in the model's order; unknown names raise."""
+  names = model.modality_names
+  unknown = sorted(set(observed) - set(names))
+  if unknown or not observed:
+    raise ValueError(f'observed modalities must be a non-empty subset of '
+                     f'{names}, got {sorted(observed)}')
+  return [name for name in names if name in observed]
 
 
 @dataclasses.dataclass(frozen=True)
 class JMVAE:
-  """Joint multimodal VAE over x and w with one latent z (Suzuki et al. 2016, Sec. 3).
+  """Joint multimodal VAE over M >= 2 modalities with one latent z (Suzuki et al. 2016).
 
-  The joint encoder q(z|x,w) has one dense tower per modality whose tops are
-  concatenated (Sec. 4.1). Decoders have ``decoder_hidden`` dense layers: the paper
-  says three of 512 for MNIST, the authors' released code uses two; we default to
-  the code's two.
+  The joint encoder q(z|X) has one dense tower per modality whose tops are
+  concatenated (Sec. 4.1 for M = 2; Sec. 3.2 says the model extends to more).
+  Each modality has its own decoder with ``decoder_hidden`` dense layers: the
+  paper says three of 512 for MNIST, the authors' released code uses two; we
+  default to the code's two.
+
+  Inference from a subset S of the modalities, q(z|X_S):
+    * all of them: the joint encoder;
+    * JMVAE-zero (no unimodal encoders): the joint encoder with every missing
+      modality fed as zeros (Sec. 3.2);
+    * JMVAE-kl, one modality m: its unimodal encoder q(z|x_m) (Eq. 4);
+    * JMVAE-kl, 2..M-1 modalities (only when M >= 3), by ``subset_encoder``:
+      'product_of_experts' multiplies the subset's unimodal Gaussians
+      (``distributions.product_of_gaussians``), as MultiVae's JMVAE does;
+      'zeros' feeds the missing modalities to the joint encoder as zeros.
 
   Attributes:
-    x: the first modality (MNIST: 784 binary pixels, Bernoulli).
-    w: the second modality (MNIST: one-hot digit, categorical).
+    modalities: the modalities, in the order of the joint encoder's towers.
     latent_dim: dimension of z (64 on MNIST).
     encoder_hidden: hidden widths of every encoder tower.
-    decoder_hidden: hidden widths of both decoders.
+    decoder_hidden: hidden widths of every decoder.
     matmul_dtype: 'float32', or 'bfloat16' to round the inputs of every dense
       product (accumulated in float32; see ``networks.dense_product``).
-    unimodal_encoders: True for JMVAE-kl, which learns q(z|x) and q(z|w) (Eq. 4);
-      False for JMVAE-zero, which feeds a missing modality to q(z|x,w) as zeros.
+    unimodal_encoders: True for JMVAE-kl, which learns q(z|x_m) for every m
+      (Eq. 4); False for JMVAE-zero.
+    subset_encoder: the rule for subsets of 2..M-1 modalities (above).
   """
 
-  x: Modality = MNIST_IMAGE
-  w: Modality = MNIST_LABEL
+  modalities: tuple[Modality, ...] = (MNIST_IMAGE, MNIST_LABEL)
   latent_dim: int = 64
   encoder_hidden: tuple[int, ...] = (512, 512)
   decoder_hidden: tuple[int, ...] = (512, 512)
   matmul_dtype: str = 'float32'
   unimodal_encoders: bool = True
+  subset_encoder: str = 'product_of_experts'
+
+  def __post_init__(self):
+    names = self.modality_names
+    if len(names) < 2 or len(set(names)) != len(names):
+      raise ValueError(f'a JMVAE needs two or more modalities with distinct '
+                       f'names, got {names}')
+    if self.subset_encoder not in SUBSET_ENCODERS:
+      raise ValueError(f'subset_encoder must be one of {SUBSET_ENCODERS}, got '
+                       f'{self.subset_encoder!r}')
+
+  @property
+  def modality_names(self) -> tuple[str, ...]:
+    return tuple(modality.name for modality in self.modalities)
+
+  def modality(self, name: str) -> Modality:
+    """The modality called ``name``."""
+    for modality in self.modalities:
+      if modality.name == name:
+        return modality
+    raise ValueError(f'no modality {name!r}; this model has '
+                     f'{self.modality_names}')
 
   def _modules(self) -> dict[str, Any]:
-    modules = {
-        'joint_encoder': _encoder(self),
-        'x_decoder': _decoder(self, self.x.dim),
-        'w_decoder': _decoder(self, self.w.dim),
-    }
-    if self.unimodal_encoders:
-      modules['x_encoder'] = _encoder(self)
-      modules['w_encoder'] = _encoder(self)
+    modules = {'joint_encoder': _encoder(self)}
+    for modality in self.modalities:
+      modules[f'{modality.name}_decoder'] = _decoder(self, modality.dim)
+      if self.unimodal_encoders:
+        modules[f'{modality.name}_encoder'] = _encoder(self)
     return modules
 
   def init(self, key: jax.Array) -> Params:
-    """Initial parameters: a dict of one Linen variable tree per network."""
-    x = jnp.zeros((1, self.x.dim))
-    w = jnp.zeros((1, self.w.dim))
+    """Initial parameters: a dict of one Linen variable tree per network.
+
+    Networks: 'joint_encoder', and per modality '<name>_decoder' and (JMVAE-kl)
+    '<name>_encoder'. The key is split in the order joint encoder, then from the
+    last modality to the first its decoder and encoder: the order of the
+    two-modality models before modalities had names, so a seed gives the same
+    initial parameters as it did then.
+    """
+    zeros = {m.name: jnp.zeros((1, m.dim)) for m in self.modalities}
     z = jnp.zeros((1, self.latent_dim))
-    inputs = {'joint_encoder': (x, w), 'x_encoder': (x,), 'w_encoder': (w,),
-              'x_decoder': (z,), 'w_decoder': (z,)}
-    return _init_networks(self._modules(), inputs, key)
+    modules = self._modules()
+    inputs = {'joint_encoder': tuple(zeros[m.name] for m in self.modalities)}
+    order = ['joint_encoder']
+    for modality in reversed(self.modalities):
+      inputs[f'{modality.name}_decoder'] = (z,)
+      inputs[f'{modality.name}_encoder'] = (zeros[modality.name],)
+      order += [name for name in (f'{modality.name}_decoder',
+                                  f'{modality.name}_encoder') if name in modules]
+    return _init_networks(modules, inputs, key, order)
+
+  def _joint(self, params: Params, observed: Observed) -> DiagGaussian:
+    """The joint encoder, with missing modalities as zeros."""
+    batch_shape = next(iter(observed.values())).shape[:-1]
+    dtype = next(iter(observed.values())).dtype
+    towers = [observed[m.name] if m.name in observed
+              else jnp.zeros(batch_shape + (m.dim,), dtype)
+              for m in self.modalities]
+    return self._modules()['joint_encoder'].apply(params['joint_encoder'],
+                                                  *towers)
+
+  def _unimodal(self, params: Params, name: str,
+                value: jax.Array) -> DiagGaussian:
+    return self._modules()[f'{name}_encoder'].apply(params[f'{name}_encoder'],
+                                                    value)
+
+  def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
+    """q(z | X_S) for the observed subset S (the rule in the class docstring).
+
+    Args:
+      params: the parameters.
+      observed: {name: [..., dim]} for one or more of the modalities.
+
+    Returns:
+      A DiagGaussian with fields [..., latent_dim].
+    """
+    names = _check_observed_names(self, observed)
+    if len(names) == len(self.modalities) or not self.unimodal_encoders:
+      return self._joint(params, observed)
+    if len(names) == 1:
+      return self._unimodal(params, names[0], observed[names[0]])
+    if self.subset_encoder == 'zeros':
+      return self._joint(params, observed)
+    return distributions.product_of_gaussians(
+        [self._unimodal(params, name, observed[name]) for name in names])
+
+  def decode(self, params: Params, name: str, z: jax.Array) -> jax.Array:
+    """Parameters of p(x_name|z) (MNIST: logits): [..., D] -> [..., dim]."""
+    self.modality(name)
+    return self._modules()[f'{name}_decoder'].apply(
+        params[f'{name}_decoder'], z)
+
+  def log_likelihood(self, params: Params, name: str, value: jax.Array,
+                     z: jax.Array) -> jax.Array:
+    """log p(value|z) of modality ``name``: [..., dim], [..., D] -> [...]."""
+    return self.modality(name).log_prob(value, self.decode(params, name, z))
+
+  # The two-modality shorthands (module docstring): x is the first modality, w
+  # the second.
+
+  def _pair(self) -> tuple[str, str]:
+    if len(self.modalities) != 2:
+      raise ValueError(f'the x/w shorthands need two modalities; this JMVAE has '
+                       f'{self.modality_names}: use encode_subset, decode and '
+                       'log_likelihood with modality names')
+    return self.modality_names
+
+  @property
+  def x(self) -> Modality:
+    return self.modality(self._pair()[0])
+
+  @property
+  def w(self) -> Modality:
+    return self.modality(self._pair()[1])
 
   def encode(self, params: Params, x: jax.Array, w: jax.Array) -> DiagGaussian:
     """q(z|x,w): [..., x_dim], [..., w_dim] -> DiagGaussian with fields [..., D]."""
-    return self._modules()['joint_encoder'].apply(params['joint_encoder'], x, w)
+    x_name, w_name = self._pair()
+    return self.encode_subset(params, {x_name: x, w_name: w})
 
   def encode_x(self, params: Params, x: jax.Array) -> DiagGaussian:
     """q(z|x); for JMVAE-zero this is q(z|x, w=0)."""
-    if self.unimodal_encoders:
-      return self._modules()['x_encoder'].apply(params['x_encoder'], x)
-    return self.encode(params, x, jnp.zeros(x.shape[:-1] + (self.w.dim,), x.dtype))
+    return self.encode_subset(params, {self._pair()[0]: x})
 
   def encode_w(self, params: Params, w: jax.Array) -> DiagGaussian:
     """q(z|w); for JMVAE-zero this is q(z|x=0, w)."""
-    if self.unimodal_encoders:
-      return self._modules()['w_encoder'].apply(params['w_encoder'], w)
-    return self.encode(params, jnp.zeros(w.shape[:-1] + (self.x.dim,), w.dtype), w)
+    return self.encode_subset(params, {self._pair()[1]: w})
 
   def decode_x(self, params: Params, z: jax.Array) -> jax.Array:
     """Parameters of p(x|z) (MNIST: Bernoulli logits): [..., D] -> [..., x_dim]."""
-    return self._modules()['x_decoder'].apply(params['x_decoder'], z)
+    return self.decode(params, self._pair()[0], z)
 
   def decode_w(self, params: Params, z: jax.Array) -> jax.Array:
     """Parameters of p(w|z) (MNIST: class logits): [..., D] -> [..., w_dim]."""
-    return self._modules()['w_decoder'].apply(params['w_decoder'], z)
+    return self.decode(params, self._pair()[1], z)
 
   def log_px(self, params: Params, x: jax.Array, z: jax.Array) -> jax.Array:
     """log p(x|z): [..., x_dim], [..., D] -> [...]."""
-    return self.x.log_prob(x, self.decode_x(params, z))
+    return self.log_likelihood(params, self._pair()[0], x, z)
 
   def log_pw(self, params: Params, w: jax.Array, z: jax.Array) -> jax.Array:
     """log p(w|z): [..., w_dim], [..., D] -> [...]."""
-    return self.w.log_prob(w, self.decode_w(params, z))
+    return self.log_likelihood(params, self._pair()[1], w, z)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,32 +382,45 @@ class VAE:
   decoder_hidden: tuple[int, ...] = (512, 512)
   matmul_dtype: str = 'float32'
 
-  def _encoder(self) -> GaussianEncoder:
-    return _encoder(self)
+  @property
+  def modalities(self) -> tuple[Modality, ...]:
+    return (self.x,)
 
-  def _decoder(self) -> MLP:
-    return _decoder(self, self.x.dim)
+  @property
+  def modality_names(self) -> tuple[str, ...]:
+    return (self.x.name,)
 
   def init(self, key: jax.Array) -> Params:
-    """Initial parameters: {'x_encoder': ..., 'x_decoder': ...}."""
-    enc_key, dec_key = jax.random.split(key)
-    return {
-        'x_decoder': self._decoder().init(
-            dec_key, jnp.zeros((1, self.latent_dim))),
-        'x_encoder': self._encoder().init(enc_key, jnp.zeros((1, self.x.dim))),
-    }
+    """Initial parameters: {'<x>_encoder': ..., '<x>_decoder': ...}."""
+    modules = {f'{self.x.name}_encoder': _encoder(self),
+               f'{self.x.name}_decoder': _decoder(self, self.x.dim)}
+    inputs = {f'{self.x.name}_encoder': (jnp.zeros((1, self.x.dim)),),
+              f'{self.x.name}_decoder': (jnp.zeros((1, self.latent_dim)),)}
+    return _init_networks(modules, inputs, key, list(modules))
+
+  def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
+    """q(z|x) for observed = {x's name: [..., x_dim]}: fields [..., D]."""
+    _check_observed_names(self, observed)
+    return _encoder(self).apply(params[f'{self.x.name}_encoder'],
+                                observed[self.x.name])
+
+  def log_likelihood(self, params: Params, name: str, value: jax.Array,
+                     z: jax.Array) -> jax.Array:
+    """log p(x|z) (``name`` is x's): [..., x_dim], [..., D] -> [...]."""
+    _check_observed_names(self, {name: value})
+    return self.x.log_prob(value, self.decode_x(params, z))
 
   def encode_x(self, params: Params, x: jax.Array) -> DiagGaussian:
     """q(z|x): [..., x_dim] -> DiagGaussian with fields [..., D]."""
-    return self._encoder().apply(params['x_encoder'], x)
+    return self.encode_subset(params, {self.x.name: x})
 
   def decode_x(self, params: Params, z: jax.Array) -> jax.Array:
     """Bernoulli logits of p(x|z): [..., D] -> [..., x_dim]."""
-    return self._decoder().apply(params['x_decoder'], z)
+    return _decoder(self, self.x.dim).apply(params[f'{self.x.name}_decoder'], z)
 
   def log_px(self, params: Params, x: jax.Array, z: jax.Array) -> jax.Array:
     """log p(x|z): [..., x_dim], [..., D] -> [...]."""
-    return self.x.log_prob(x, self.decode_x(params, z))
+    return self.log_likelihood(params, self.x.name, x, z)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,24 +467,35 @@ class ConditionalVAE:
   matmul_dtype: str = 'float32'
   prior_from_w: bool = False
 
+  @property
+  def modalities(self) -> tuple[Modality, ...]:
+    return (self.x, self.w)
+
+  @property
+  def modality_names(self) -> tuple[str, ...]:
+    return (self.x.name, self.w.name)
+
   def _modules(self) -> dict[str, Any]:
-    modules = {
-        'joint_encoder': _encoder(self),
-        'x_decoder': _decoder(self, self.x.dim),
-    }
+    modules = {'joint_encoder': _encoder(self)}
     if self.prior_from_w:
       modules['prior_network'] = _encoder(self)
+    modules[f'{self.x.name}_decoder'] = _decoder(self, self.x.dim)
     return modules
 
   def init(self, key: jax.Array) -> Params:
-    """Initial parameters: a dict of one Linen variable tree per network."""
+    """Initial parameters: a dict of one Linen variable tree per network.
+
+    Networks 'joint_encoder', 'prior_network' (CMMA) and '<x>_decoder', keyed
+    in that order.
+    """
     x = jnp.zeros((1, self.x.dim))
     w = jnp.zeros((1, self.w.dim))
     z = jnp.zeros((1, self.latent_dim))
     decoder_input = z if self.prior_from_w else jnp.concatenate([z, w], -1)
     inputs = {'joint_encoder': (x, w), 'prior_network': (w,),
-              'x_decoder': (decoder_input,)}
-    return _init_networks(self._modules(), inputs, key)
+              f'{self.x.name}_decoder': (decoder_input,)}
+    modules = self._modules()
+    return _init_networks(modules, inputs, key, list(modules))
 
   def encode(self, params: Params, x: jax.Array, w: jax.Array) -> DiagGaussian:
     """q(z|x,w): [..., x_dim], [..., w_dim] -> DiagGaussian with fields [..., D]."""
@@ -271,7 +510,8 @@ class ConditionalVAE:
   def decode_x(self, params: Params, z: jax.Array, w: jax.Array) -> jax.Array:
     """Bernoulli logits of p(x|z,w) (CMMA ignores w): -> [..., x_dim]."""
     decoder_input = z if self.prior_from_w else jnp.concatenate([z, w], -1)
-    return self._modules()['x_decoder'].apply(params['x_decoder'], decoder_input)
+    name = f'{self.x.name}_decoder'
+    return self._modules()[name].apply(params[name], decoder_input)
 
   def log_px_given(self, params: Params, x: jax.Array, z: jax.Array,
                    w: jax.Array) -> jax.Array:

@@ -1,49 +1,65 @@
 """Training objectives: the terms of Eq. 1, Eq. 3 and Eq. 4, returned by name.
 
-``loss_terms`` returns a dict of per-example arrays [B], each in nats and each a
-quantity to minimize:
+``multimodal_loss_terms`` returns a dict of per-example arrays [B], each in nats
+and each a quantity to minimize, named by modality m:
 
-  recon_x        -log p(x|z), z ~ q(z|x,w) (JMVAE) or q(z|x) (VAE), one sample;
-                 -log p(x|z,w) for CVAE and CMMA
-  recon_w        -log p(w|z), z ~ q(z|x,w)
-  kl_prior       KL(q(z|x,w) || p(z)) (JMVAE), KL(q(z|x) || p(z)) (VAE), or
-                 KL(q(z|x,w) || p(z|w)) (CVAE, CMMA: the conditional ELBO)
-  kl_unimodal_x  KL(q(z|x,w) || q(z|x))   (JMVAE-kl only, Eq. 4)
-  kl_unimodal_w  KL(q(z|x,w) || q(z|w))   (JMVAE-kl only, Eq. 4)
+  recon/m          -log p(x_m|z), z ~ q(z|X) (JMVAE, one sample per example) or
+                   q(z|x) (VAE); -log p(x|z,w) for CVAE and CMMA
+  kl_prior         KL(q(z|X) || p(z)) (JMVAE), KL(q(z|x) || p(z)) (VAE), or
+                   KL(q(z|x,w) || p(z|w)) (CVAE, CMMA: the conditional ELBO)
+  kl_unimodal/m    KL(q(z|X) || q(z|x_m))   (JMVAE-kl only, Eq. 4)
 
-Reductions and weights (warm-up, alpha) are applied outside, in ``total_loss``, so
-every term can be logged and tested on its own.
+where X is every modality. ``loss_terms`` is the same for the two-modality call
+form (x, w). Reductions and weights (warm-up, alpha) are applied outside, in
+``total_loss``, so every term can be logged and tested on its own.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
 
-from jmvae_jax import distributions, inputs
+from jmvae_jax import distributions, inputs, models
 from jmvae_jax.models import JMVAE, VAE, ConditionalVAE
 
 LossTerms = dict[str, jax.Array]
+RECON = 'recon/'
+KL_UNIMODAL = 'kl_unimodal/'
+
+
+def multimodal_loss_terms(model: Any, params: Any,
+                          observed: Mapping[str, jax.Array], *,
+                          key: jax.Array) -> LossTerms:
+  """Per-example loss terms of ``model`` on a batch {modality name: [B, dim]}.
+
+  Raises:
+    ValueError: a modality of the wrong dtype, width or rank, or different
+      batch sizes (checked when traced: free inside jit).
+    TypeError: no objective is registered for the model's type.
+  """
+  inputs.check_observed(model, dict(observed))
+  return _terms_of(model, params, dict(observed), key=key)
 
 
 def loss_terms(model: Any, params: Any, x: jax.Array, w: jax.Array | None, *,
                key: jax.Array) -> LossTerms:
-  """Per-example loss terms of ``model`` on a batch x [B, x_dim], w [B, w_dim].
+  """``multimodal_loss_terms`` of x [B, x_dim] and w [B, w_dim] (or None).
 
-  Raises:
-    ValueError: x or w of the wrong dtype, width or rank, or different batch
-      sizes (checked when traced: free inside jit).
-    TypeError: no objective is registered for the model's type.
+  x is the model's first modality, w its second (``models`` docstring).
   """
   inputs.check_observations(model, x, w)
-  return _terms_of(model, params, x, w, key=key)
+  names = models.names_of(model)
+  observed = {names[0]: x}
+  if w is not None and len(names) > 1:
+    observed[names[1]] = w
+  return multimodal_loss_terms(model, params, observed, key=key)
 
 
 @functools.singledispatch
-def _terms_of(model: Any, params: Any, x: jax.Array, w: jax.Array | None, *,
+def _terms_of(model: Any, params: Any, observed: dict[str, jax.Array], *,
               key: jax.Array) -> LossTerms:
   raise TypeError(f'no objective is defined for {type(model).__name__}')
 
@@ -55,45 +71,48 @@ objective_for = _terms_of.dispatch
 
 
 @_terms_of.register
-def _jmvae_terms(model: JMVAE, params: Any, x: jax.Array, w: jax.Array, *,
+def _jmvae_terms(model: JMVAE, params: Any, observed: dict[str, jax.Array], *,
                  key: jax.Array) -> LossTerms:
-  """-L(x, w) of Eq. 3 by term, plus Eq. 4's two KLs when the model has them."""
-  joint = model.encode(params, x, w)
+  """-L(X) of Eq. 3 by term, plus Eq. 4's KLs when the model has them."""
+  keyed = models.as_multimodal(model)
+  joint = keyed.encode_subset(params, observed)
   z = distributions.sample_gaussian(key, joint)
-  terms = {
-      'recon_x': -model.log_px(params, x, z),
-      'recon_w': -model.log_pw(params, w, z),
-      'kl_prior': distributions.kl_to_standard_normal(joint),
-  }
+  terms = {f'{RECON}{name}': -keyed.log_likelihood(params, name, observed[name],
+                                                    z)
+           for name in keyed.modality_names}
+  terms['kl_prior'] = distributions.kl_to_standard_normal(joint)
   if model.unimodal_encoders:
-    terms['kl_unimodal_x'] = distributions.gaussian_kl(
-        joint, model.encode_x(params, x))
-    terms['kl_unimodal_w'] = distributions.gaussian_kl(
-        joint, model.encode_w(params, w))
+    for name in keyed.modality_names:
+      terms[f'{KL_UNIMODAL}{name}'] = distributions.gaussian_kl(
+          joint, keyed.encode_subset(params, {name: observed[name]}))
   return terms
 
 
 @_terms_of.register
-def _vae_terms(model: VAE, params: Any, x: jax.Array, w: jax.Array | None, *,
+def _vae_terms(model: VAE, params: Any, observed: dict[str, jax.Array], *,
                key: jax.Array) -> LossTerms:
-  """-L(x) of Eq. 1 by term; w is ignored."""
-  del w
-  posterior = model.encode_x(params, x)
+  """-L(x) of Eq. 1 by term."""
+  keyed = models.as_multimodal(model)
+  (name,) = keyed.modality_names
+  posterior = keyed.encode_subset(params, {name: observed[name]})
   z = distributions.sample_gaussian(key, posterior)
   return {
-      'recon_x': -model.log_px(params, x, z),
+      f'{RECON}{name}': -keyed.log_likelihood(params, name, observed[name], z),
       'kl_prior': distributions.kl_to_standard_normal(posterior),
   }
 
 
 @_terms_of.register
-def _conditional_terms(model: ConditionalVAE, params: Any, x: jax.Array,
-                       w: jax.Array, *, key: jax.Array) -> LossTerms:
+def _conditional_terms(model: ConditionalVAE, params: Any,
+                       observed: dict[str, jax.Array], *,
+                       key: jax.Array) -> LossTerms:
   """The conditional ELBO of CVAE and CMMA by term (see ``ConditionalVAE``)."""
+  x_name, w_name = models.names_of(model)
+  x, w = observed[x_name], observed[w_name]
   posterior = model.encode(params, x, w)
   z = distributions.sample_gaussian(key, posterior)
   return {
-      'recon_x': -model.log_px_given(params, x, z, w),
+      f'{RECON}{x_name}': -model.log_px_given(params, x, z, w),
       'kl_prior': distributions.gaussian_kl(
           posterior, model.conditional_prior(params, w)),
   }
@@ -102,7 +121,7 @@ def _conditional_terms(model: ConditionalVAE, params: Any, x: jax.Array,
 def negative_elbo(terms: LossTerms) -> jax.Array:
   """-ELBO per example [B]: reconstructions plus KL to the prior (Eq. 1 or Eq. 3)."""
   return sum(v for name, v in terms.items()
-             if name.startswith('recon_') or name == 'kl_prior')
+             if name.startswith(RECON) or name == 'kl_prior')
 
 
 def kl_warmup_weight(epoch: jax.Array | int,
@@ -125,8 +144,8 @@ def total_loss(terms: LossTerms, *, kl_weight: jax.Array | float,
                alpha: float, anneal_alpha: bool = False) -> jax.Array:
   """The scalar minimized in training: the batch mean of the weighted terms.
 
-  loss = recon_x + recon_w + kl_weight * kl_prior
-         + alpha * [kl_weight if anneal_alpha else 1] * (kl_unimodal_x + kl_unimodal_w)
+  loss = sum_m recon/m + kl_weight * kl_prior
+         + alpha * [kl_weight if anneal_alpha else 1] * sum_m kl_unimodal/m
 
   With kl_weight = 1 this is -Eq. 4 (or -Eq. 3 / -Eq. 1 for models without the
   unimodal terms). By default only KL(q(z|x,w) || p(z)) is warmed up, as in the
@@ -135,8 +154,8 @@ def total_loss(terms: LossTerms, *, kl_weight: jax.Array | float,
   alpha_weight = alpha * (kl_weight if anneal_alpha else 1.0)
   per_example = kl_weight * terms['kl_prior']
   for name, value in terms.items():
-    if name.startswith('recon_'):
+    if name.startswith(RECON):
       per_example = per_example + value
-    elif name.startswith('kl_unimodal_'):
+    elif name.startswith(KL_UNIMODAL):
       per_example = per_example + alpha_weight * value
   return jnp.mean(per_example)

@@ -37,9 +37,11 @@ import jax
 import ml_dtypes
 import numpy as np
 
+from jmvae_jax.checkpoints import rename_keys
 from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
 from jmvae_jax.json_files import read_json_object
+from jmvae_jax.models import LEGACY_PARAM_NAMES
 
 CONFIG_FILE = 'config.json'
 PARAMS_FILE = 'params.npz'
@@ -153,9 +155,12 @@ def load_model(path: str | os.PathLike) -> ReleasedModel:
   if storage_dtype == 'bfloat16':
     flat = {name: value.view(ml_dtypes.bfloat16)
             for name, value in flat.items()}
+  expected = jax.eval_shape(model.init, jax.random.key(0))
   params = unflatten_params(
       {name: value.astype(np.float32) for name, value in flat.items()})
-  expected = jax.eval_shape(model.init, jax.random.key(0))
+  # Models released before modalities had names: 'x_encoder' -> 'image_encoder'.
+  params = rename_keys(params, {old: new for old, new in LEGACY_PARAM_NAMES.items()
+                                if old not in expected})
   if (jax.tree.structure(expected) != jax.tree.structure(params)
       or any(e.shape != p.shape for e, p in zip(
           jax.tree.leaves(expected), jax.tree.leaves(params)))):

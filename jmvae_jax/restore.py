@@ -16,7 +16,7 @@ from typing import Any
 
 import jax
 
-from jmvae_jax import release, train
+from jmvae_jax import models, release, train
 from jmvae_jax.checkpoints import Checkpoints
 from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
@@ -100,7 +100,7 @@ def restore_state(workdir: str, template: Any) -> Any:
   if not os.path.isdir(directory):
     raise UserError(f'{workdir} holds no checkpoints/ directory: the run has '
                     'not finished an epoch; train it first')
-  checkpoints = Checkpoints(directory)
+  checkpoints = Checkpoints(directory, legacy_names=models.LEGACY_PARAM_NAMES)
   try:
     state = checkpoints.restore_latest(template)
   finally:

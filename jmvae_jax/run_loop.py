@@ -35,7 +35,7 @@ BLOWUP_FACTOR = 10.0
 BLOWUP_WINDOW = 10
 BLOWUP_MIN_NATS = 1.0
 # Prefixes of the metrics that are loss terms (watched for blow-ups).
-LOSS_TERM_PREFIXES = ('loss', 'recon_', 'kl_', 'generator_', 'discriminator',
+LOSS_TERM_PREFIXES = ('loss', 'recon', 'kl_', 'generator_', 'discriminator',
                       'feature_')
 _NOT_LOSS_TERMS = ('kl_weight',)
 

@@ -141,7 +141,7 @@ def test_baseline_objective_is_the_conditional_elbo(name):
   w = jnp.asarray(np.eye(10, dtype=np.float32)[rng.integers(0, 10, 5)])
   key = jax.random.key(3)
   terms = objectives.loss_terms(model, params, x, w, key=key)
-  assert set(terms) == {'recon_x', 'kl_prior'}
+  assert set(terms) == {'recon/image', 'kl_prior'}
 
   posterior = model.encode(params, x, w)
   prior = (distributions.standard_normal(posterior.mean.shape) if name == 'cvae'
@@ -151,7 +151,7 @@ def test_baseline_objective_is_the_conditional_elbo(name):
   z = distributions.sample_gaussian(key, posterior)
   logits = np.asarray(model.decode_x(params, z, w), np.float64)
   expected = -stats.bernoulli.logpmf(np.asarray(x), 1 / (1 + np.exp(-logits))).sum(-1)
-  np.testing.assert_allclose(terms['recon_x'], expected, rtol=1e-4, atol=1e-3)
+  np.testing.assert_allclose(terms['recon/image'], expected, rtol=1e-4, atol=1e-3)
 
   # Only the CVAE's decoder reads w; only the CMMA's prior depends on it.
   other_w = jnp.roll(w, 1, axis=-1)

@@ -258,12 +258,12 @@ def test_figures_have_their_sizes_and_are_not_blank(tiny):
     assert os.path.dirname(paths[name]) == str(workdir / 'figures')
     assert _size(paths[name]) == size, name
     assert min(_face_stds(paths[name], panels, cell, label_width)) > STD_FLOOR
-  # loss, recon_x, recon_w, kl_prior, kl_unimodal_x, kl_unimodal_w, kl_weight.
+  # loss, recon/x, recon/w, kl_prior, kl_unimodal/x, kl_unimodal/w, kl_weight.
   assert _size(paths[figures.CURVES]) == (1050, 875)
 
   accumulator = event_accumulator.EventAccumulator(str(workdir))
   accumulator.Reload()
-  assert 'train/recon_x' in accumulator.Tags()[event_accumulator.SCALARS]
+  assert 'train/recon/x' in accumulator.Tags()[event_accumulator.SCALARS]
   assert sorted(accumulator.Tags()[event_accumulator.IMAGES]) == [
       'figures/fig4_attribute_faces', 'figures/fig5_bidirectional',
       'figures/training_curves']

@@ -123,3 +123,32 @@ def test_sample_gaussian_is_differentiable_in_parameters():
     return jnp.sum(distributions.sample_gaussian(
         jax.random.key(0), DiagGaussian(mean, jnp.zeros(3))))
   np.testing.assert_allclose(jax.grad(f)(jnp.zeros(3)), np.ones(3))
+
+
+def test_product_of_gaussians_matches_the_normalized_density_product(rng):
+  # Three experts over [4, 3]; the product's density is proportional to the
+  # product of the experts' densities, so their log-ratio is constant in z.
+  means = rng.normal(size=(3, 4, 3)).astype(np.float32)
+  log_vars = rng.normal(size=(3, 4, 3)).astype(np.float32)
+  product = distributions.product_of_gaussians(
+      [DiagGaussian(m, v) for m, v in zip(means, log_vars)])
+  precision = np.exp(-log_vars.astype(np.float64)).sum(0)
+  np.testing.assert_allclose(product.log_var, -np.log(precision), rtol=1e-5,
+                             atol=1e-5)
+  expected_mean = (means * np.exp(-log_vars)).sum(0) / precision
+  np.testing.assert_allclose(product.mean, expected_mean, rtol=1e-4, atol=1e-5)
+  z = rng.normal(size=(5, 4, 3))
+  log_ratio = stats.norm.logpdf(z, product.mean, np.exp(0.5 * product.log_var))
+  for m, v in zip(means, log_vars):
+    log_ratio -= stats.norm.logpdf(z, m, np.exp(0.5 * v))
+  np.testing.assert_allclose(log_ratio, np.broadcast_to(log_ratio[0], z.shape),
+                             atol=1e-3)
+
+
+def test_product_of_one_gaussian_is_itself_and_of_none_an_error(rng):
+  q = DiagGaussian(*rng.normal(size=(2, 5, 3)).astype(np.float32))
+  product = distributions.product_of_gaussians([q])
+  np.testing.assert_allclose(product.mean, q.mean, rtol=1e-6)
+  np.testing.assert_allclose(product.log_var, q.log_var, rtol=1e-6)
+  with pytest.raises(ValueError, match='at least one expert'):
+    distributions.product_of_gaussians([])

@@ -48,8 +48,8 @@ def test_run_writes_config_metrics_results_and_checkpoints(tmp_path, data):
   lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text()
            .splitlines()]
   assert [l['epoch'] for l in lines] == [1, 2]
-  assert {'loss', 'recon_x', 'recon_w', 'kl_prior', 'kl_unimodal_x',
-          'kl_unimodal_w', 'kl_weight', 'images_per_second'} <= set(lines[0])
+  assert {'loss', 'recon/image', 'recon/label', 'kl_prior', 'kl_unimodal/image',
+          'kl_unimodal/label', 'kl_weight', 'images_per_second'} <= set(lines[0])
   assert json.loads((tmp_path / 'results.json').read_text()) == results
   assert results['model'] == 'jmvae_kl' and results['epoch'] == 2
   assert results['eval_k'] == 5 and results['alpha'] == 0.1

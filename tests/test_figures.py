@@ -124,7 +124,7 @@ def test_models_without_encoder_pairs_skip_fig6(tiny, tmp_path):
                                 log=messages.append, **SMALL)
   assert figures.FIG6 not in paths and figures.FIG7 not in paths
   assert _size(paths[figures.FIG3]) == (500, 450)
-  # loss, kl_prior, kl_weight, recon_x: two rows.
+  # loss, kl_prior, kl_weight, recon/image: two rows.
   assert _size(paths[figures.CURVES]) == (1050, 600)
   assert any(m.startswith(f'skipped {figures.FIG6}') for m in messages)
 
@@ -144,7 +144,7 @@ def test_tensorboard_reads_back_the_curves_results_and_figures(tiny):
   accumulator.Reload()
   records = [json.loads(line)
              for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
-  for name in ('loss', 'recon_x', 'recon_w', 'kl_prior', 'kl_weight'):
+  for name in ('loss', 'recon/image', 'recon/label', 'kl_prior', 'kl_weight'):
     scalars = accumulator.Scalars(f'train/{name}')
     assert [s.step for s in scalars] == [1, 2]
     np.testing.assert_allclose([s.value for s in scalars],

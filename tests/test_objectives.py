@@ -27,8 +27,8 @@ def test_jmvae_kl_terms_match_independent_computation(rng):
   x, w = _batch(rng)
   key = jax.random.key(rng.integers(2**31))
   terms = jax.jit(lambda p: objectives.loss_terms(model, p, x, w, key=key))(params)
-  assert set(terms) == {'recon_x', 'recon_w', 'kl_prior', 'kl_unimodal_x',
-                        'kl_unimodal_w'}
+  assert set(terms) == {'recon/image', 'recon/label', 'kl_prior', 'kl_unimodal/image',
+                        'kl_unimodal/label'}
 
   # Recompute every term from the networks' outputs with SciPy, in float64.
   joint = model.encode(params, x, w)
@@ -46,9 +46,10 @@ def test_jmvae_kl_terms_match_independent_computation(rng):
 
   prior = distributions.standard_normal(joint.mean.shape)
   expected = {
-      'recon_x': recon_x, 'recon_w': recon_w, 'kl_prior': kl(joint, prior),
-      'kl_unimodal_x': kl(joint, model.encode_x(params, x)),
-      'kl_unimodal_w': kl(joint, model.encode_w(params, w)),
+      'recon/image': recon_x, 'recon/label': recon_w,
+      'kl_prior': kl(joint, prior),
+      'kl_unimodal/image': kl(joint, model.encode_x(params, x)),
+      'kl_unimodal/label': kl(joint, model.encode_w(params, w)),
   }
   for name, value in expected.items():
     np.testing.assert_allclose(terms[name], value, rtol=2e-4, atol=2e-4,
@@ -58,8 +59,8 @@ def test_jmvae_kl_terms_match_independent_computation(rng):
 def test_jmvae_zero_and_vae_have_no_unimodal_terms(rng):
   x, w = _batch(rng)
   key = jax.random.key(0)
-  for name, expected in (('jmvae_zero', {'recon_x', 'recon_w', 'kl_prior'}),
-                         ('vae', {'recon_x', 'kl_prior'})):
+  for name, expected in (('jmvae_zero', {'recon/image', 'recon/label', 'kl_prior'}),
+                         ('vae', {'recon/image', 'kl_prior'})):
     model = models.make_model(name, latent_dim=4, encoder_hidden=(8,),
                               decoder_hidden=(8,))
     terms = objectives.loss_terms(model, model.init(key), x, w, key=key)
@@ -70,11 +71,11 @@ def test_jmvae_zero_and_vae_have_no_unimodal_terms(rng):
 def test_total_loss_weights_each_term():
   terms = {name: jnp.asarray(np.random.default_rng(i).uniform(size=5),
                              jnp.float32)
-           for i, name in enumerate(['recon_x', 'recon_w', 'kl_prior',
-                                     'kl_unimodal_x', 'kl_unimodal_w'])}
+           for i, name in enumerate(['recon/image', 'recon/label', 'kl_prior',
+                                     'kl_unimodal/image', 'kl_unimodal/label'])}
   t = {k: np.asarray(v, np.float64) for k, v in terms.items()}
-  recon = t['recon_x'] + t['recon_w']
-  unimodal = t['kl_unimodal_x'] + t['kl_unimodal_w']
+  recon = t['recon/image'] + t['recon/label']
+  unimodal = t['kl_unimodal/image'] + t['kl_unimodal/label']
   for kl_weight, alpha, anneal in ((1.0, 0.1, False), (0.3, 0.1, False),
                                    (0.3, 1.0, True), (0.5, 0.0, False)):
     alpha_weight = alpha * (kl_weight if anneal else 1.0)
@@ -85,9 +86,9 @@ def test_total_loss_weights_each_term():
 
 
 def test_negative_elbo_excludes_alpha_terms():
-  terms = {'recon_x': jnp.ones(3), 'recon_w': 2 * jnp.ones(3),
-           'kl_prior': 4 * jnp.ones(3), 'kl_unimodal_x': 100 * jnp.ones(3),
-           'kl_unimodal_w': 100 * jnp.ones(3)}
+  terms = {'recon/image': jnp.ones(3), 'recon/label': 2 * jnp.ones(3),
+           'kl_prior': 4 * jnp.ones(3), 'kl_unimodal/image': 100 * jnp.ones(3),
+           'kl_unimodal/label': 100 * jnp.ones(3)}
   np.testing.assert_array_equal(objectives.negative_elbo(terms), [7.0] * 3)
 
 
@@ -112,7 +113,7 @@ def test_alpha_zero_leaves_unimodal_encoders_untrained(rng):
 
   grads = jax.grad(loss)(params, 0.0)
   assert all(float(jnp.abs(g).max()) == 0.0
-             for g in jax.tree.leaves(grads['x_encoder']))
+             for g in jax.tree.leaves(grads['image_encoder']))
   grads = jax.grad(loss)(params, 0.1)
   assert any(float(jnp.abs(g).max()) > 0.0
-             for g in jax.tree.leaves(grads['x_encoder']))
+             for g in jax.tree.leaves(grads['image_encoder']))

@@ -77,8 +77,8 @@ def _assert_runs_match(workdir, reference_workdir) -> None:
       records(workdir), records(reference_workdir))
   assert [e['epoch'] for e in epochs] == [e['epoch'] for e in want_epochs]
   for got, want in zip(epochs, want_epochs):
-    for name in ('loss', 'recon_x', 'recon_w', 'kl_prior', 'kl_unimodal_x',
-                 'kl_unimodal_w', 'kl_weight'):
+    for name in ('loss', 'recon/image', 'recon/label', 'kl_prior', 'kl_unimodal/image',
+                 'kl_unimodal/label', 'kl_weight'):
       np.testing.assert_allclose(got[name], want[name], rtol=RTOL, err_msg=name)
   test_metrics = sorted(n for n, v in want_results.items()
                         if isinstance(v, float) and n != 'eval_seconds')

@@ -17,7 +17,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from jmvae_jax import export, generation, release
+from jmvae_jax import export, generation, models, release
 from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
 from jmvae_jax.experiment import train_and_evaluate
@@ -96,10 +96,35 @@ def test_params_npz_is_plain_numpy_with_slash_joined_names(runs, blobs,
                           log=_quiet)
   run = load_run(runs / 'vae')
   with np.load(os.path.join(out, 'params.npz')) as stored:
-    kernel = stored['x_decoder/params/Dense_0/kernel']
+    kernel = stored['image_decoder/params/Dense_0/kernel']
   np.testing.assert_array_equal(
-      kernel, np.asarray(run.params['x_decoder']['params']['Dense_0'][
+      kernel, np.asarray(run.params['image_decoder']['params']['Dense_0'][
           'kernel']))
+
+
+def test_a_model_released_before_modality_names_loads(runs, blobs, tmp_path):
+  # Released models from before modalities had names store 'x_encoder/...'.
+  out = export.export_run(runs / 'jmvae_kl', tmp_path / 'old', data=blobs,
+                          log=_quiet)
+  old_names = {new: old for old, new in models.LEGACY_PARAM_NAMES.items()}
+  params_path = os.path.join(out, 'params.npz')
+  with np.load(params_path) as stored:
+    flat = {name: stored[name] for name in stored.files}
+  renamed = {'/'.join([old_names.get(name.split('/')[0], name.split('/')[0])]
+                      + name.split('/')[1:]): value
+             for name, value in flat.items()}
+  assert any(name.startswith('w_encoder/') for name in renamed)
+  np.savez_compressed(params_path, **renamed)
+  record = release.read_release(out)
+  record['params_sha256'] = release.sha256(params_path)
+  with open(os.path.join(out, 'release.json'), 'w') as f:
+    json.dump(record, f)
+  _, params, _ = release.load_model(out)
+  run = load_run(runs / 'jmvae_kl')
+  assert set(params) == set(run.params)
+  for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(run.params),
+                       strict=True):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
 def test_bfloat16_storage_rounds_and_records_both_bounds(runs, blobs,

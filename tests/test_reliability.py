@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jmvae_jax import run_loop, train
+from jmvae_jax import checkpoints as checkpoints_lib
+from jmvae_jax import models, run_loop, train
 from jmvae_jax.checkpoints import DIGEST_FILE, Checkpoints
 from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
@@ -78,7 +79,7 @@ def test_non_finite_epoch_stops_the_run_and_keeps_the_finite_checkpoints(
     params = jax.tree.map(lambda p: p * np.nan if bad else p + 1.0,
                           state.params)
     metrics = {'loss': jnp.float32(np.nan if bad else 1.0 / epoch),
-               'recon_x': jnp.float32(np.nan if bad else 1.0),
+               'recon/image': jnp.float32(np.nan if bad else 1.0),
                'kl_prior': jnp.float32(2.0),
                train.FIRST_NONFINITE_STEP: jnp.int32(
                    (epoch - 1) * steps_per_epoch + 4 if bad else -1)}
@@ -95,7 +96,7 @@ def test_non_finite_epoch_stops_the_run_and_keeps_the_finite_checkpoints(
   message = str(error.value)
   assert '\n' not in message
   assert 'diverged in epoch 3' in message and 'step 24' in message
-  assert 'loss, recon_x not finite' in message
+  assert 'loss, recon/image not finite' in message
   assert 'after epoch 2 stays the latest' in message
   assert sorted(int(p) for p in os.listdir(tmp_path / 'checkpoints')) == [1, 2]
   restored = _state(config, tmp_path)
@@ -120,14 +121,14 @@ def test_huge_learning_rate_fails_cleanly_with_strict_json(tmp_path, data):
 
 
 def test_blowup_of_a_term_is_warned_and_recorded():
-  history = [{'epoch': e, 'loss': 100.0 - e, 'kl_unimodal_x': 8.0 + 0.1 * e,
-              'kl_weight': 0.01 * e, 'recon_w': 0.05} for e in range(1, 12)]
-  calm = {'epoch': 12, 'loss': 88.0, 'kl_unimodal_x': 9.3, 'kl_weight': 0.12,
-          'recon_w': 0.3}
+  history = [{'epoch': e, 'loss': 100.0 - e, 'kl_unimodal/image': 8.0 + 0.1 * e,
+              'kl_weight': 0.01 * e, 'recon/label': 0.05} for e in range(1, 12)]
+  calm = {'epoch': 12, 'loss': 88.0, 'kl_unimodal/image': 9.3, 'kl_weight': 0.12,
+          'recon/label': 0.3}
   assert run_loop.blowup_warnings(calm, history) == []
-  spike = dict(calm, kl_unimodal_x=2e7)
+  spike = dict(calm, **{'kl_unimodal/image': 2e7})
   [warning] = run_loop.blowup_warnings(spike, history)
-  assert warning.startswith('kl_unimodal_x 2e+07 is')
+  assert warning.startswith('kl_unimodal/image 2e+07 is')
   median = np.median([8.0 + 0.1 * e for e in range(2, 12)])  # Epochs 2-11.
   assert f'median {median:.4g} of the last 10 epochs' in warning
 
@@ -140,7 +141,7 @@ def test_blowup_warning_reaches_metrics_and_log(tmp_path):
     epoch = int(state.epoch) + 1
     kl = 1e6 if epoch == 6 else 5.0
     return state.replace(epoch=state.epoch + 1), {
-        'loss': jnp.float32(kl + 90), 'kl_unimodal_x': jnp.float32(kl),
+        'loss': jnp.float32(kl + 90), 'kl_unimodal/image': jnp.float32(kl),
         train.FIRST_NONFINITE_STEP: jnp.int32(-1)}
 
   lines = []
@@ -152,8 +153,8 @@ def test_blowup_warning_reaches_metrics_and_log(tmp_path):
   checkpoints.close()
   records = _metric_lines(tmp_path)
   assert [('warning' in r) for r in records] == [False] * 5 + [True, False]
-  assert 'kl_unimodal_x' in records[5]['warning']
-  assert any(line.startswith('warning: epoch 6: kl_unimodal_x') for line in lines)
+  assert 'kl_unimodal/image' in records[5]['warning']
+  assert any(line.startswith('warning: epoch 6: kl_unimodal/image') for line in lines)
 
 
 # Damaged checkpoints.
@@ -414,3 +415,25 @@ def test_sigkill_at_every_kill_point_resumes_bit_for_bit(tmp_path):
                                eval_seconds=got_results['eval_seconds']), name
   print(f'killed at {len(killed_at)} of {len(KILL_POINTS)} points: {killed_at}')
   assert len(killed_at) >= 10, killed_at
+
+
+def test_checkpoint_with_the_parameter_names_before_modality_names_loads(
+    tmp_path):
+  # A state saved by the two-modality models, whose networks were 'x_encoder',
+  # 'w_decoder', ...: restored under the modality names and bit-identical.
+  config = dataclasses.replace(TINY, seed=5)
+  state = train.init_state(config.build_model(), config)
+  old_names = {new: old for old, new in models.LEGACY_PARAM_NAMES.items()}
+  legacy = checkpoints_lib.rename_keys(state, old_names)
+  assert 'x_encoder' in legacy.params and 'image_encoder' not in legacy.params
+  saver = Checkpoints(tmp_path / 'checkpoints', log=_quiet)
+  saver.save(legacy)
+  saver.close()
+  loader = Checkpoints(tmp_path / 'checkpoints', log=_quiet,
+                       legacy_names=models.LEGACY_PARAM_NAMES)
+  restored = loader.restore_latest(
+      train.init_state(config.build_model(), dataclasses.replace(config,
+                                                                 seed=6)))
+  loader.close()
+  assert set(restored.params) == set(state.params)
+  _assert_same_params(restored, state)

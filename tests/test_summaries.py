@@ -113,7 +113,7 @@ def test_training_writes_scalars_live_and_a_resumed_run_continues_them(
   assert_shows(live, metrics_curves(tmp_path))
   assert {'train/loss', 'train/kl_weight', 'train/images_per_second'} <= set(
       live)
-  assert any(tag.startswith('train/recon_') for tag in live)
+  assert any(tag.startswith('train/recon/') for tag in live)
   assert any(tag.startswith('train/kl_') and tag != 'train/kl_weight'
              for tag in live)
   assert not any(tag.startswith('test/') for tag in live)
