@@ -18,11 +18,13 @@ $(VENV)/.installed: setup.cfg requirements.lock
 mnist: setup
 	$(PY) -m experiments.mnist $(MNIST_FLAGS)
 
-# pytest exits 5 when it collects nothing: say so and fail loudly. The 15
-# slowest tests are listed at the end.
+# One pytest-xdist worker per core (at most 4), each test file on one worker
+# so its module fixtures are built once. pytest exits 5 when it collects
+# nothing: say so and fail loudly. The 15 slowest tests are listed at the end.
+PYTEST_PARALLEL ?= -n auto --maxprocesses=4 --dist=loadfile
 test: setup
-	$(PY) -m pytest -ra --durations=15; rc=$$?; \
+	$(PY) -m pytest $(PYTEST_PARALLEL) -ra --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 quicktest: setup
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow" -q

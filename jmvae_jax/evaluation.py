@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jmvae_jax import bounds, objectives, parallel
+from jmvae_jax import bounds, models, objectives, parallel
 from jmvae_jax.config import Config
 
 # The stream of a run's root key that its learning-curve bounds draw from.
@@ -37,8 +37,9 @@ def _per_example_metrics(model: Any, params: Any, x: jax.Array, w: jax.Array,
   results.json: 'marginal_multiple', ..., 'joint'). log p(w) comes from the
   per-class table, looked up by the one-hot w.
   """
-  terms = objectives.loss_terms(model, params, x, w,
-                                key=jax.random.fold_in(key, _ELBO_STREAM))
+  terms = objectives.multimodal_loss_terms(
+      model, params, models.mnist_observed(model, x, w),
+      key=jax.random.fold_in(key, _ELBO_STREAM))
   metrics = {f'test_{name}': value for name, value in terms.items()}
   metrics['test_elbo'] = -objectives.negative_elbo(terms)
   log_pw = None if log_pw_per_class is None else w @ log_pw_per_class

@@ -44,10 +44,12 @@ def paper_numbers(config: Mapping[str, Any]) -> tuple[dict[str, float], str]:
   """The paper's numbers for the run's model: ({results key: nats}, budget).
 
   Empty when the paper has no row for the model (or for its alpha: JMVAE-kl
-  is reported at alpha 0.01, 0.1 and 1 only), and for a CelebA run whose
-  image likelihood is not on the paper's scale (``image_log_prob`` other than
-  'channel_mean').
+  is reported at alpha 0.01, 0.1 and 1 only), for a model of other modalities
+  than the paper's image and label, and for a CelebA run whose image likelihood
+  is not on the paper's scale (``image_log_prob`` other than 'channel_mean').
   """
+  if config.get('modalities', 'image,label') != 'image,label':
+    return {}, ''
   # Imported here: the table sets import the trainers, which write reports.
   # pylint: disable=g-import-not-at-top
   if is_celeba(config):

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jmvae_jax import objectives, parallel
+from jmvae_jax import models, objectives, parallel
 from jmvae_jax.config import Config
 
 # The metric that names the first step of an epoch with a non-finite metric.
@@ -152,7 +152,8 @@ def epoch_function(
   """
 
   def loss_fn(params, x, w, key, kl_weight, alpha):
-    terms = objectives.loss_terms(model, params, x, w, key=key)
+    terms = objectives.multimodal_loss_terms(
+        model, params, models.mnist_observed(model, x, w), key=key)
     loss = objectives.total_loss(terms, kl_weight=kl_weight, alpha=alpha,
                                  anneal_alpha=config.anneal_alpha)
     return loss, {name: jnp.mean(v) for name, v in terms.items()}

@@ -68,6 +68,28 @@ def test_binary_trains_evaluates_and_prints_results(tmp_path, tiny_data_dir):
   assert printed == results
 
 
+def test_binary_trains_a_three_modality_jmvae(tmp_path, tiny_data_dir):
+  # JMVAE-kl over image, label and the image turned 180 degrees (Sec. 3.2).
+  workdir = tmp_path / 'run'
+  _run('--modalities=image,label,rotated', '--epochs=2', '--warmup_epochs=1',
+       '--hidden_width=32', '--latent_dim=4', '--eval_k=4',
+       '--eval_prior_samples=8', f'--data_dir={tiny_data_dir}',
+       f'--workdir={workdir}')
+  records = [json.loads(line) for line in
+             (workdir / 'metrics.jsonl').read_text().splitlines()]
+  assert {'recon/image', 'recon/label', 'recon/rotated', 'kl_prior',
+          'kl_unimodal/image', 'kl_unimodal/label',
+          'kl_unimodal/rotated'} <= set(records[-1])
+  results = json.loads((workdir / 'results.json').read_text())
+  assert 'test_recon/rotated' in results
+  for bound in ('marginal_multiple', 'marginal_single', 'conditional_multiple',
+                'conditional_single', 'joint'):
+    assert np.isfinite(results[bound]), bound
+  state = _final_params(workdir, modalities='image,label,rotated',
+                        hidden_width=32, latent_dim=4)
+  assert {'rotated_encoder', 'rotated_decoder'} <= set(state.params)
+
+
 @pytest.mark.parametrize('flags, message', [
     (['--alpha=-0.1'], 'error: --alpha must be a finite number >= 0'),
     (['--model=cvae2'], "error: unknown --model='cvae2'"),
@@ -81,6 +103,9 @@ def test_binary_trains_evaluates_and_prints_results(tmp_path, tiny_data_dir):
     (['--decoder_layers=0'], 'error: --decoder_layers must be >= 1'),
     (['--curve_every=-1'], 'error: --curve_every must be >= 0'),
     (['--eval_k=0'], 'error: --eval_k must be >= 1'),
+    (['--modalities=label,image'], "error: --modalities must be 'image,label'"),
+    (['--model=vae', '--modalities=image,label,rotated'],
+     'error: --model=vae models image and label only'),
     (['--alpha=nan'], 'error: --alpha must be a finite number >= 0'),
 ])
 def test_binary_reports_bad_input_in_one_line(flags, message, tiny_data_dir):
