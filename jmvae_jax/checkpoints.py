@@ -197,14 +197,16 @@ class Checkpoints:
       saved = self._saved_tree(epoch)
       # Old names the checkpoint has and the template lacks (a CelebA state
       # has its own 'x_decoder', which stays).
+      saved_keys = _dict_keys(saved)
       renamed = {old: new for old, new in self._legacy_names.items()
-                 if old in _dict_keys(saved) and old not in template_keys}
+                 if old in saved_keys and old not in template_keys}
       if saved is not None and self._shapes_differ(saved, abstract):
         raise UserError(
             f'the checkpoint in {self._directory} (epoch {epoch}) does not fit '
             'this model (its arrays have other shapes); use a new --workdir '
             'or the settings that made it')
-      as_saved = rename_keys(abstract, {new: old for old, new in renamed.items()})
+      as_saved = rename_keys(abstract,
+                             {new: old for old, new in renamed.items()})
       restored, problem = self._try_restore(epoch, as_saved)
       if restored is not None:
         restored = rename_keys(restored, renamed)

@@ -26,26 +26,33 @@ def _declared_width(model: Any, modality: str) -> int | None:
   return width
 
 
+def _check_batch(what: str, value: Any, width: int | None, model: Any,
+                 hint: str = '') -> tuple[int, ...]:
+  """Checks one batch [B, ...] named ``what``: float, batched, of ``width``
+  (when known); ``hint`` follows the dtype error. Returns its shape."""
+  shape, dtype = jnp.shape(value), jnp.result_type(value)
+  if not jnp.issubdtype(dtype, jnp.floating):
+    raise ValueError(f'{what} must be a float array [batch, '
+                     f'{width or "..."}], got {dtype} of shape {shape}{hint}')
+  if width is not None and (len(shape) != 2 or shape[-1] != width):
+    raise ValueError(f'{what} must have shape [batch, {width}] for this '
+                     f'{type(model).__name__}, got {shape}')
+  if len(shape) < 2:
+    raise ValueError(f'{what} must have a batch axis first, [batch, ...], got '
+                     f'shape {shape}')
+  return shape
+
+
 def check_modality(model: Any, name: str, value: Any) -> tuple[int, ...]:
   """Checks one modality's batch [B, ...]: float, batched, the model's width.
 
   Returns:
     Its shape.
   """
-  shape, dtype = jnp.shape(value), jnp.result_type(value)
   width = _declared_width(model, name)
-  if not jnp.issubdtype(dtype, jnp.floating):
-    hint = (f'; for class labels pass jax.nn.one_hot(labels, {width or "C"})'
-            if name == 'w' else '')
-    raise ValueError(f'{name} must be a float array [batch, '
-                     f'{width or "..."}], got {dtype} of shape {shape}{hint}')
-  if width is not None and (len(shape) != 2 or shape[-1] != width):
-    raise ValueError(f'{name} must have shape [batch, {width}] for this '
-                     f'{type(model).__name__}, got {shape}')
-  if len(shape) < 2:
-    raise ValueError(f'{name} must have a batch axis first, [batch, ...], got '
-                     f'shape {shape}')
-  return shape
+  hint = (f'; for class labels pass jax.nn.one_hot(labels, {width or "C"})'
+          if name == 'w' else '')
+  return _check_batch(name, value, width, model, hint)
 
 
 def check_observations(model: Any, x: Any, w: Any | None) -> None:
@@ -76,15 +83,8 @@ def check_observed(model: Any, observed: dict[str, Any]) -> None:
   """
   sizes = {}
   for name, value in observed.items():
-    shape, dtype = jnp.shape(value), jnp.result_type(value)
     width = model.modality(name).dim if hasattr(model, 'modality') else None
-    if not jnp.issubdtype(dtype, jnp.floating):
-      raise ValueError(f'modality {name!r} must be a float array [batch, '
-                       f'{width or "..."}], got {dtype} of shape {shape}')
-    if len(shape) < 2 or (width is not None and shape[1:] != (width,)):
-      raise ValueError(f'modality {name!r} must have shape [batch, '
-                       f'{width or "..."}], got {shape}')
-    sizes[name] = shape[0]
+    sizes[name] = _check_batch(f'modality {name!r}', value, width, model)[0]
   if len(set(sizes.values())) > 1:
     raise ValueError(f'every modality must hold the same number of examples, '
                      f'got {sizes}')

@@ -159,8 +159,8 @@ def load_model(path: str | os.PathLike) -> ReleasedModel:
   params = unflatten_params(
       {name: value.astype(np.float32) for name, value in flat.items()})
   # Models released before modalities had names: 'x_encoder' -> 'image_encoder'.
-  params = rename_keys(params, {old: new for old, new in LEGACY_PARAM_NAMES.items()
-                                if old not in expected})
+  params = rename_keys(params, {
+      old: new for old, new in LEGACY_PARAM_NAMES.items() if old not in expected})
   if (jax.tree.structure(expected) != jax.tree.structure(params)
       or any(e.shape != p.shape for e, p in zip(
           jax.tree.leaves(expected), jax.tree.leaves(params)))):
