@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jmvae_jax.config import Config
 from jmvae_jax.data import mnist
+from jmvae_jax.tasks.mnist.config import Config
 
 DATA_DIR = '~/.cache/jmvae_jax'
 MODEL_NAMES = ('vae', 'jmvae_zero', 'jmvae_kl')
@@ -267,11 +267,12 @@ def make_epoch(model: Any, config: Config
   """The library's jitted epoch, a function placing host data for it, a fresh state.
 
   The epoch is data-parallel over every visible device (on a CPU, one). The
-  state and data are placed replicated, as ``jmvae_jax.experiment`` does, so the
+  state and data are placed replicated, as ``jmvae_jax.tasks.mnist.experiment`` does, so the
   epoch compiles once (a single-device state would recompile it on the second
   call).
   """
-  from jmvae_jax import parallel, train  # pylint: disable=g-import-not-at-top
+  from jmvae_jax.training import parallel
+  from jmvae_jax.tasks.mnist import train
   mesh = parallel.make_data_mesh()
   state = train.init_state(model, config)
   return (train.make_train_epoch(model, config, mesh),

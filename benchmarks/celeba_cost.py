@@ -23,10 +23,11 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jmvae_jax import bounds, celeba_experiment, celeba_train
-from jmvae_jax.celeba_config import MODEL_NAMES, CelebAConfig
-from jmvae_jax.conv_networks import IMAGE_SHAPE
-from jmvae_jax.evaluation import format_duration
+from jmvae_jax import bounds
+from jmvae_jax.nn.conv import IMAGE_SHAPE
+from jmvae_jax.tasks.celeba import gan, train as celeba_train
+from jmvae_jax.tasks.celeba.config import MODEL_NAMES, CelebAConfig
+from jmvae_jax.training.evaluation import format_duration
 
 TRAIN_FACES = 172_709
 TEST_FACES = 19_190
@@ -61,7 +62,7 @@ def eval_cost(config: CelebAConfig) -> tuple[float, float]:
   x = jax.ShapeDtypeStruct((batch,) + IMAGE_SHAPE, jnp.float32)
   w = jax.ShapeDtypeStruct((batch, 40), jnp.float32)
   evaluate = jax.jit(functools.partial(
-      bounds.evaluate_bounds, celeba_experiment.evaluation_model(model),
+      bounds.evaluate_bounds, gan.evaluation_model(model),
       k=config.eval_k, prior_samples=config.eval_prior_samples,
       chunk_size=config.eval_chunk_size))
   return _cost(evaluate.lower(state.params['model'], x, w,

@@ -1,7 +1,7 @@
 r"""Training throughput of a grid of models as one program vs separate runs.
 
 Prints, from one run on this machine: images/s per model of one JMVAE-kl, of a
-3- and a 9-model JMVAE-kl grid (``jmvae_jax.grid``), each with float32 and
+3- and a 9-model JMVAE-kl grid (``jmvae_jax.tasks.mnist.grid``), each with float32 and
 bfloat16 products; the step's XLA FLOPs against the float32 square-matmul peak
 measured in the same run; and the projected wall-clock hours of one seed of the
 paper grid (Tables 1/3: 7 rows x 500 epochs x 60,000 images) trained separately and
@@ -21,8 +21,10 @@ import time
 import jax
 
 from benchmarks import bench_util
-from jmvae_jax import grid, parallel, train
-from jmvae_jax.config import PAPER_SETTINGS, Config
+from jmvae_jax.tasks.mnist import grid
+from jmvae_jax.tasks.mnist import train
+from jmvae_jax.tasks.mnist.config import PAPER_SETTINGS, Config
+from jmvae_jax.training import parallel
 
 _RESULTS = os.path.join(os.path.dirname(__file__), 'results_grid.md')
 # Rows of the paper grid by model type; the three JMVAE-kl rows share a grid.

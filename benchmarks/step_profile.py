@@ -6,13 +6,13 @@ Run from the repository root:
       [--rounds 5] [--variants library,replica,...] [--trace /tmp/trace]
 
 Every variant is an epoch of batch-100 steps over the same ``train_n`` images,
-built like ``jmvae_jax.train.make_train_epoch`` (a donated ``jax.jit`` of a
+built like ``jmvae_jax.tasks.mnist.train.make_train_epoch`` (a donated ``jax.jit`` of a
 ``lax.scan``) with one thing changed; the table gives its images/s and step time
 relative to the replica of the library's step. Variants are timed in turns
 (round-robin, ``--rounds`` times, best kept) so the machine's drift hits all of
 them alike.
 
-  library        the library's own epoch (jmvae_jax.train)
+  library        the library's own epoch (jmvae_jax.training.train)
   replica        this file's copy of the library's step (should match 'library')
   forward        loss only: no gradient, no update (forward pass + RNG + gather)
   fwd_bwd        loss and gradients, no update (gradients summed into the carry)
@@ -44,7 +44,7 @@ import optax
 from benchmarks import bench_util
 from benchmarks import trace_summary
 from jmvae_jax import objectives
-from jmvae_jax.config import Config
+from jmvae_jax.tasks.mnist.config import Config
 
 ALL_VARIANTS = ('library', 'replica', 'forward', 'fwd_bwd', 'sgd', 'no_rng',
                 'flat_adam', 'rbg_key', 'pre_gather', 'unroll2')

@@ -10,7 +10,7 @@ Prints four tables:
 1. The machine's float32 matmul rate: square products (the "peak") and the
    products of one batch-100 train step at their own shapes.
 2. Training, per model (VAE, JMVAE-zero, JMVAE-kl): images/s of the library's
-   jitted, donated epoch (``jmvae_jax.train.make_train_epoch``; Adam included),
+   jitted, donated epoch (``jmvae_jax.tasks.mnist.train.make_train_epoch``; Adam included),
    timed over whole epochs of ``train_n`` images after one compile epoch; the
    FLOPs of one step from XLA's cost analysis and from the Dense shapes; the
    achieved GFLOP/s and its fraction of the square-matmul peak and of the

@@ -17,15 +17,14 @@ Runs live in --root/<row>/seed<N>/ and resume; finished runs are skipped.
 
 from __future__ import annotations
 
-import dataclasses
-
 from absl import flags
 
 from experiments import cli
-from jmvae_jax import celeba_config, tables
-from jmvae_jax.celeba_tables import CELEBA
-
-_DEFAULTS = celeba_config.CelebAConfig()
+from jmvae_jax.report import tables
+from jmvae_jax.tasks.celeba import config as celeba_config
+from jmvae_jax.tasks.celeba import experiment
+from jmvae_jax.tasks.celeba.tables import CELEBA
+from jmvae_jax.training import config_flags
 
 _ROOT = flags.DEFINE_string('root', 'runs/celeba_tables',
                             'Directory of all runs.')
@@ -34,22 +33,9 @@ _OUT = flags.DEFINE_string('out_dir', None,
 _ROWS = flags.DEFINE_list('rows', [row.name for row in CELEBA.rows],
                           'Rows to run and tabulate.')
 _SEEDS = flags.DEFINE_list('seeds', ['0'], 'Seeds; several give mean ± std.')
-_EPOCHS = flags.DEFINE_integer('epochs', _DEFAULTS.epochs,
-                               'Training epochs per run.')
-_WARMUP = flags.DEFINE_integer('warmup_epochs', _DEFAULTS.warmup_epochs,
-                               'KL warm-up epochs.')
-_EVAL_K = flags.DEFINE_integer('eval_k', _DEFAULTS.eval_k,
-                               'Importance samples per test face.')
-_EVAL_PRIOR = flags.DEFINE_integer(
-    'eval_prior_samples', _DEFAULTS.eval_prior_samples,
-    'Prior samples for log p(w) (JMVAE-GAN).')
-_MAX_IMAGES = flags.DEFINE_integer(
-    'max_images', None, 'Use only the first this many CelebA images.')
-_DATA_DIR = flags.DEFINE_string('data_dir', _DEFAULTS.data_dir,
-                                'CelebA in its own layout.')
-_CACHE_DIR = flags.DEFINE_string(
-    'cache_dir', _DEFAULTS.cache_dir,
-    "Where the detected faces are cached; '' for no cache.")
+# Every run setting but those each row sets.
+_CONFIG_FLAGS = config_flags.define_config_flags(
+    celeba_config.CelebAConfig, skip=('model', 'alpha', 'seed'))
 _TABLES_ONLY = flags.DEFINE_bool('tables_only', False,
                                  'Only write the tables from finished runs.')
 
@@ -57,12 +43,10 @@ _TABLES_ONLY = flags.DEFINE_bool('tables_only', False,
 def main():
   rows = tables.select_rows(CELEBA, _ROWS.value)
   seeds = tables.parse_seeds(_SEEDS.value)
-  base = dataclasses.replace(
-      _DEFAULTS, epochs=_EPOCHS.value, warmup_epochs=_WARMUP.value,
-      eval_k=_EVAL_K.value, eval_prior_samples=_EVAL_PRIOR.value,
-      max_images=_MAX_IMAGES.value, data_dir=_DATA_DIR.value,
-      cache_dir=_CACHE_DIR.value)
-  tables.reproduce(CELEBA, base, rows, seeds, root=_ROOT.value,
+  base = config_flags.config_from_flags(celeba_config.CelebAConfig(),
+                                        _CONFIG_FLAGS)
+  tables.reproduce(CELEBA, base, rows, seeds,
+                   train=experiment.train_and_evaluate, root=_ROOT.value,
                    out_dir=_OUT.value or _ROOT.value,
                    tables_only=_TABLES_ONLY.value)
 

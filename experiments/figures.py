@@ -21,8 +21,10 @@ from __future__ import annotations
 from absl import flags
 
 from experiments import cli
-from jmvae_jax import celeba_figures, figures, restore
+from jmvae_jax import tasks
 from jmvae_jax.errors import UserError
+from jmvae_jax.tasks.celeba import figures as celeba_figures
+from jmvae_jax.tasks.mnist import figures
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'The trained run; figures go to WORKDIR/figures/.',
@@ -59,7 +61,7 @@ def _refuse_flags(names: tuple[str, ...], kind: str) -> None:
 
 def main():
   num_samples = _NUM_SAMPLES.value
-  if restore.is_celeba_run(_WORKDIR.value):
+  if tasks.is_celeba_run(_WORKDIR.value):
     _refuse_flags(_MNIST_ONLY, 'CelebA')
     celeba_figures.write_celeba_figures(
         _WORKDIR.value, face_paths=_FACES.value, data_dir=_DATA_DIR.value,

@@ -31,8 +31,10 @@ import os
 from absl import flags
 
 from experiments import cli
-from jmvae_jax import bidirectional, celeba_bidirectional, restore
+from jmvae_jax import tasks
 from jmvae_jax.errors import UserError
+from jmvae_jax.tasks.celeba import bidirectional as celeba_bidirectional
+from jmvae_jax.tasks.mnist import bidirectional
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The trained run.',
                                required=True)
@@ -132,7 +134,7 @@ def _celeba() -> None:
 
 
 def main():
-  if restore.is_celeba_run(_WORKDIR.value):
+  if tasks.is_celeba_run(_WORKDIR.value):
     _celeba()
   else:
     _mnist()

@@ -18,37 +18,24 @@ The workdir must be on a file system every process sees.
 
 from __future__ import annotations
 
-
 from absl import flags
 
 from experiments import cli
-from jmvae_jax import config as config_lib
-from jmvae_jax import config_flags, experiment, parallel
+from jmvae_jax.tasks.mnist import config as config_lib
+from jmvae_jax.tasks.mnist import experiment
+from jmvae_jax.training import config_flags
 
 _CONFIG_FLAGS = config_flags.define_config_flags(config_lib.Config)
 _PAPER = config_flags.define_preset_flag(
     'paper', config_lib.PAPER_SETTINGS,
-    'the settings of our Tables 1/3 reproduction (see jmvae_jax.config)')
+    'the settings of our Tables 1/3 reproduction (see jmvae_jax.tasks.mnist.config)')
 _WORKDIR = flags.DEFINE_string(
     'workdir', 'runs/mnist', 'Run directory: config, checkpoints, results.')
-_COORDINATOR = flags.DEFINE_string(
-    'coordinator_address', None,
-    'Multi-process runs: HOST:PORT of process 0, the same in every process.')
-_NUM_PROCESSES = flags.DEFINE_integer(
-    'num_processes', None, 'Multi-process runs: how many processes take part.')
-_PROCESS_ID = flags.DEFINE_integer(
-    'process_id', None, 'Multi-process runs: this process\'s rank, 0 .. P-1.')
-_DISTRIBUTED = flags.DEFINE_bool(
-    'distributed', False,
-    'Join a multi-process run whose settings JAX detects (Cloud TPU, SLURM, '
-    'Open MPI).')
+_JOIN_DISTRIBUTED_RUN = cli.define_distributed_flags()
 
 
 def main():
-  # Before anything touches the devices.
-  parallel.maybe_initialize_distributed(
-      _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-      auto_detect=_DISTRIBUTED.value)
+  _JOIN_DISTRIBUTED_RUN()
   config = config_flags.config_from_flags(
       config_lib.Config(), _CONFIG_FLAGS,
       presets=config_lib.PAPER_SETTINGS if _PAPER.value else None)

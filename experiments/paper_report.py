@@ -11,7 +11,7 @@ Reads --root/<row>/seed<N>/ (as `python -m experiments.tables` writes it) and
 writes learning_curves.png, fig7_generation.png, label_accuracy.{json,md},
 models/<row>_seed<N>/, eq9_readings.{json,md} and paper_report.md into
 --out_dir; rows not finished yet are skipped with a note (their curves are
-drawn so far). See jmvae_jax.paper_report.
+drawn so far). See jmvae_jax.tasks.mnist.paper_report.
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ from __future__ import annotations
 from absl import flags
 
 from experiments import cli
-from jmvae_jax import config_flags, paper_report, tables
+from jmvae_jax.report import tables
+from jmvae_jax.tasks.mnist import paper_report
+from jmvae_jax.tasks.mnist.tables import MNIST
+from jmvae_jax.training import config_flags
 
 _ROOT = flags.DEFINE_string('root', 'runs/mnist_paper',
                             'The grid (the --root of experiments.tables).')
 _OUT = flags.DEFINE_string('out_dir', 'results/mnist_paper',
                            'Where the report goes.')
-_ROWS = flags.DEFINE_list('rows', [row.name for row in tables.ROWS],
+_ROWS = flags.DEFINE_list('rows', [row.name for row in MNIST.rows],
                           'Rows to report.')
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', '~/.cache/jmvae_jax',
@@ -36,7 +39,7 @@ _SETTINGS = config_flags.define_config_flags(paper_report.ReportSettings)
 
 
 def main():
-  rows = tables.select_rows(tables.MNIST, _ROWS.value)
+  rows = tables.select_rows(MNIST, _ROWS.value)
   settings = config_flags.config_from_flags(paper_report.ReportSettings(),
                                             _SETTINGS)
   paper_report.write_paper_report(

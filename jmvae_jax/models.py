@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from jmvae_jax import distributions
 from jmvae_jax.distributions import DiagGaussian
-from jmvae_jax.networks import MLP, GaussianEncoder
+from jmvae_jax.nn.dense import MLP, GaussianEncoder
 
 Params = Any
 # {modality name: observation [..., dim]}: the modalities seen, in any order.

@@ -9,9 +9,9 @@ import tempfile
 import jax
 import pytest
 
-from jmvae_jax.config import Config
 from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
+from jmvae_jax.tasks.mnist.config import Config
 
 jax.config.update('jax_numpy_dtype_promotion', 'strict')
 jax.config.update('jax_numpy_rank_promotion', 'raise')

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
-from jmvae_jax import train
-from jmvae_jax.checkpoints import Checkpoints
-from jmvae_jax.config import Config
+from jmvae_jax.tasks.mnist import train
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.training.checkpoints import Checkpoints
 from tests.binaries import run_module
 
 

@@ -16,8 +16,8 @@ import sys
 
 import jax
 
-from jmvae_jax import parallel
-from jmvae_jax.experiment import train_and_evaluate
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
+from jmvae_jax.training import parallel
 from tests.synthetic import labelled_blobs
 from tests.test_experiment import TINY
 

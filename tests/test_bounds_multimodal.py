@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from jmvae_jax import bounds, distributions, models, objectives
-from jmvae_jax.networks import MLP, GaussianEncoder
+from jmvae_jax.nn.dense import MLP, GaussianEncoder
 
 from tests import linear_gaussian_multi as lgm
 

@@ -16,16 +16,21 @@ import pytest
 from scipy import stats
 from tensorboard.backend.event_processing import event_accumulator
 
-from jmvae_jax import (celeba_bidirectional, celeba_experiment,
-                       celeba_figures, celeba_generation, celeba_models,
-                       celeba_stats, celeba_train, face_files, figures,
-                       image_files, plotting)
-from jmvae_jax.celeba_config import CelebAConfig
-from jmvae_jax.celeba_restore import load_celeba_run
-from jmvae_jax.config import Config
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
-from jmvae_jax.restore import load_run
+from jmvae_jax.report import plotting
+from jmvae_jax.tasks.celeba import (bidirectional as celeba_bidirectional,
+                                    experiment as celeba_experiment, face_files,
+                                    figures as celeba_figures,
+                                    generation as celeba_generation,
+                                    models as celeba_models,
+                                    stats as celeba_stats,
+                                    train as celeba_train)
+from jmvae_jax.tasks.celeba.config import CelebAConfig
+from jmvae_jax.tasks.celeba.restore import load_celeba_run
+from jmvae_jax.tasks.mnist import figures, image_files
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.restore import load_run
 from tests.binaries import assert_one_line_error, run_module
 from tests.celeba_fixture import TINY_RUN, fixture_faces
 from tests.fake_runs import generate_lines

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jmvae_jax import celeba_experiment, celeba_models, celeba_train
-from jmvae_jax import conv_networks as cn
-from jmvae_jax.celeba_config import CelebAConfig
-from jmvae_jax.checkpoints import Checkpoints
+from jmvae_jax.nn import conv as cn
+from jmvae_jax.tasks.celeba import (experiment as celeba_experiment,
+                                    models as celeba_models,
+                                    train as celeba_train)
+from jmvae_jax.tasks.celeba.config import CelebAConfig
+from jmvae_jax.training.checkpoints import Checkpoints
 from tests.celeba_fixture import TINY_RUN, fixture_faces, make_celeba_fixture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -214,19 +216,20 @@ def faces(tmp_path_factory):
   return fixture_faces(tmp_path_factory.mktemp('celeba'))
 
 
-_BOUNDS = {'test_marginal_multiple', 'test_marginal_single',
-           'test_conditional_multiple', 'test_conditional_single', 'test_joint'}
+# The bounds of results.json, named as an MNIST run's.
+_BOUNDS = {'marginal_multiple', 'marginal_single', 'conditional_multiple',
+           'conditional_single', 'joint'}
 
 
 def _expected_bounds(model):
   if model.startswith(('cvae', 'cmma')):
-    return {'test_conditional_multiple'}
-  return _BOUNDS if 'jmvae' in model else {'test_marginal_single'}
+    return {'conditional_multiple'}
+  return _BOUNDS if 'jmvae' in model else {'marginal_single'}
 
 
 def _check_run(results, workdir, model, epochs):
   assert results['model'] == model and results['epoch'] == epochs
-  bounds = {name for name in results if name.startswith('test_')}
+  bounds = _BOUNDS & set(results)
   assert bounds == _expected_bounds(model)
   assert all(np.isfinite(results[name]) and results[name] < 0
              for name in bounds)
@@ -282,9 +285,8 @@ def test_resumed_gan_run_matches_an_uninterrupted_one(faces, tmp_path):
       log=print)
   resumed = celeba_experiment.train_and_evaluate(
       config, tmp_path / 'split', data=faces, log=print)
-  for name in whole:
-    if name.startswith('test_'):
-      assert resumed[name] == whole[name]
+  for name in _BOUNDS & set(whole):
+    assert resumed[name] == whole[name]
   a = _final_state(tmp_path / 'whole', config)
   b = _final_state(tmp_path / 'split', config)
   assert int(a.step) == int(b.step) and int(a.epoch) == int(b.epoch) == 2

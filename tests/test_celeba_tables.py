@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from jmvae_jax import tables
-from jmvae_jax.celeba_config import CelebAConfig
-from jmvae_jax.celeba_tables import CELEBA
+from jmvae_jax.report import tables
+from jmvae_jax.tasks.celeba.config import CelebAConfig
+from jmvae_jax.tasks.celeba.experiment import train_and_evaluate
+from jmvae_jax.tasks.celeba.tables import CELEBA
 from tests.celeba_fixture import TINY_RUN, fixture_faces
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +42,7 @@ def _paper_cells(table):
 def test_tables_only_puts_every_paper_number_of_table_2_in_its_cell(tmp_path):
   logged = []
   paths = tables.reproduce(CELEBA, TINY, CELEBA.rows, [0],
+                           train=train_and_evaluate,
                            root=str(tmp_path / 'runs'),
                            out_dir=str(tmp_path / 'out'), tables_only=True,
                            log=logged.append)
@@ -79,8 +81,8 @@ def test_tiny_grid_fills_table_2_and_skips_finished_runs(tmp_path):
   faces = fixture_faces(tmp_path / 'data')
   root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
   messages = []
-  tables.reproduce(CELEBA, TINY, CELEBA.rows, [0], root=root, out_dir=out,
-                   data=faces, log=messages.append)
+  tables.reproduce(CELEBA, TINY, CELEBA.rows, [0], train=train_and_evaluate,
+                   root=root, out_dir=out, data=faces, log=messages.append)
   found = _read_tables(out)
   for table in CELEBA.tables:
     _, body = found[table.stem]
@@ -95,8 +97,8 @@ def test_tiny_grid_fills_table_2_and_skips_finished_runs(tmp_path):
     assert results['model'] == row.model and results['alpha'] == row.alpha
 
   messages.clear()
-  tables.reproduce(CELEBA, TINY, CELEBA.rows, [0], root=root, out_dir=out,
-                   data=faces, log=messages.append)
+  tables.reproduce(CELEBA, TINY, CELEBA.rows, [0], train=train_and_evaluate,
+                   root=root, out_dir=out, data=faces, log=messages.append)
   skipped = [m for m in messages if m.endswith('finished, skipped')]
   assert len(skipped) == len(CELEBA.rows)
   assert _read_tables(out) == found

@@ -5,8 +5,9 @@ import dataclasses
 import pytest
 from absl import flags
 
-from jmvae_jax import config_flags
-from jmvae_jax.config import PAPER_SETTINGS, Config
+from jmvae_jax.tasks.celeba.config import CelebAConfig
+from jmvae_jax.tasks.mnist.config import PAPER_SETTINGS, Config
+from jmvae_jax.training import config_flags
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,13 +43,25 @@ def test_help_comes_from_the_docstring_attributes():
       'loud': 'whether it shouts.'}
 
 
-def test_every_config_field_has_a_flag_with_help():
+@pytest.mark.parametrize('config_class', [Config, CelebAConfig])
+def test_every_config_field_has_a_flag_with_help(config_class):
   values = flags.FlagValues()
-  holders = config_flags.define_config_flags(Config, flag_values=values)
-  assert set(holders) == {f.name for f in dataclasses.fields(Config)}
-  helps = config_flags.field_help(Config)
+  holders = config_flags.define_config_flags(config_class, flag_values=values)
+  assert set(holders) == {f.name for f in dataclasses.fields(config_class)}
+  helps = config_flags.field_help(config_class)
   assert set(helps) == set(holders)
   assert all(values[name].help == helps[name] for name in holders)
+
+
+@pytest.mark.parametrize('argv, want', [([], None), (['--max_images=2000'], 2000)])
+def test_a_setting_that_defaults_to_none_is_an_optional_typed_flag(argv, want):
+  values = flags.FlagValues()
+  holders = config_flags.define_config_flags(CelebAConfig, flag_values=values)
+  values(['binary', *argv])
+  config = config_flags.config_from_flags(CelebAConfig(), holders)
+  assert config.max_images == want and config == CelebAConfig(max_images=want)
+  with pytest.raises(flags.IllegalFlagValueError):
+    values(['binary', '--max_images=many'])
 
 
 def test_typed_values_reach_the_config():

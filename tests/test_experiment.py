@@ -8,12 +8,14 @@ import jax
 import numpy as np
 import pytest
 
-from jmvae_jax import evaluation, parallel, train
 from jmvae_jax.data import mnist
-from jmvae_jax.checkpoints import Checkpoints
-from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
-from jmvae_jax.experiment import train_and_evaluate
+from jmvae_jax.tasks.mnist import evaluation
+from jmvae_jax.tasks.mnist import train
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
+from jmvae_jax.training import parallel
+from jmvae_jax.training.checkpoints import Checkpoints
 from tests.synthetic import labelled_blobs
 
 TINY = Config(model='jmvae_kl', epochs=2, warmup_epochs=1, batch_size=50,

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from jmvae_jax import bidirectional, figures, generation, plotting, summaries
-from jmvae_jax.config import Config
+from jmvae_jax import generation
 from jmvae_jax.errors import UserError
-from jmvae_jax.experiment import train_and_evaluate
-from jmvae_jax.restore import load_run
+from jmvae_jax.report import plotting, summaries
+from jmvae_jax.tasks.mnist import bidirectional, figures
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
+from jmvae_jax.tasks.mnist.restore import load_run
 from tests.binaries import assert_one_line_error, run_module
 from tests.fake_runs import generate_lines
 from tests.synthetic import labelled_blobs
@@ -65,7 +67,7 @@ def _size(path):
 
 def _panel_stds(path, boxes):
   """The std of the grey levels inside each (left, top, width, height) box,
-  3 pixels in from its frame (the boxes of ``jmvae_jax.plotting``'s docs)."""
+  3 pixels in from its frame (the boxes of ``jmvae_jax.report.plotting``'s docs)."""
   grey = _grey(path).astype(np.float64)
   return [grey[top + 3:top + height - 3, left + 3:left + width - 3].std()
           for left, top, width, height in boxes]

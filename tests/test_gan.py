@@ -1,4 +1,4 @@
-"""The VAE-GAN's three losses (``jmvae_jax.gan``) against NumPy references.
+"""The VAE-GAN's three losses (``jmvae_jax.tasks.celeba.gan``) against NumPy references.
 
 Each reference is written from the formulas of Larsen et al. (2016) as the
 module docstring states them, with D = sigmoid(Dis) computed explicitly and
@@ -26,8 +26,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jmvae_jax import conv_networks, gan, objectives
-from jmvae_jax.celeba_config import CelebAConfig
+from jmvae_jax import objectives
+from jmvae_jax.nn import conv as conv_networks
+from jmvae_jax.tasks.celeba import gan
+from jmvae_jax.tasks.celeba.config import CelebAConfig
 
 RTOL = 1e-5
 BATCH, FEATURES = 6, 9

@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jmvae_jax import generation, image_files, models
+from jmvae_jax import generation, models
 from jmvae_jax.distributions import DiagGaussian
 from jmvae_jax.errors import UserError
+from jmvae_jax.tasks.mnist import image_files
 
 
 @dataclasses.dataclass(frozen=True)

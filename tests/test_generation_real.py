@@ -17,11 +17,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from jmvae_jax import generation
-from jmvae_jax.config import Config
 from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
-from jmvae_jax.experiment import train_and_evaluate
-from jmvae_jax.restore import load_run
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
+from jmvae_jax.tasks.mnist.restore import load_run
 
 pytestmark = pytest.mark.slow
 # Measured (seed 0, 3 epochs): 0.946 test accuracy through the mean of q(z|x),

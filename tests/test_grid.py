@@ -8,11 +8,13 @@ import jax
 import numpy as np
 import pytest
 
-from jmvae_jax import grid, summaries, train
-from jmvae_jax.checkpoints import Checkpoints
-from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
-from jmvae_jax.experiment import train_and_evaluate
+from jmvae_jax.report import summaries
+from jmvae_jax.tasks.mnist import grid
+from jmvae_jax.tasks.mnist import train
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
+from jmvae_jax.training.checkpoints import Checkpoints
 from tests.synthetic import labelled_blobs
 from tests.tensorboard_events import (assert_shows, metrics_curves, scalars,
                                       training_curves)

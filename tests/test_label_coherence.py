@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from jmvae_jax import digit_classifier, label_coherence, models
-from jmvae_jax.config import Config
+from jmvae_jax import models
 from jmvae_jax.distributions import DiagGaussian
 from jmvae_jax.errors import UserError
+from jmvae_jax.tasks.mnist import digit_classifier, label_coherence
+from jmvae_jax.tasks.mnist.config import Config
 from tests.synthetic import labelled_blobs
 
 

@@ -13,9 +13,9 @@ import jax
 import numpy as np
 import pytest
 
-from jmvae_jax import train
-from jmvae_jax.checkpoints import Checkpoints
-from jmvae_jax.config import Config
+from jmvae_jax.tasks.mnist import train
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.training.checkpoints import Checkpoints
 from tests.synthetic import labelled_blobs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -19,11 +19,13 @@ import cv2
 import numpy as np
 import pytest
 
-from jmvae_jax import (digit_classifier, export, grid_curves, paper_report,
-                       release)
-from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
-from jmvae_jax.experiment import train_and_evaluate
+from jmvae_jax.report import grid_curves
+from jmvae_jax.tasks.mnist import (digit_classifier, export, paper_report,
+                                   release)
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
+from jmvae_jax.tasks.mnist.tables import MNIST
 from tests.binaries import assert_one_line_error, run_module
 from tests.fake_runs import fake_run
 from tests.synthetic import labelled_blobs
@@ -159,7 +161,7 @@ def test_a_second_run_keeps_the_models_that_are_up_to_date(report, grid):
                                    'params.npz') for name in FINISHED}
   lines = []
   paper_report.write_paper_report(
-      root, out, settings=SMALL, rows=paper_report.tables.ROWS, data=data,
+      root, out, settings=SMALL, rows=MNIST.rows, data=data,
       data_dir=str(data_dir), classifier_config=CLASSIFIER, log=lines.append)
   assert sum('is up to date' in line for line in lines) == len(FINISHED)
   assert before == {name: os.path.getmtime(
@@ -174,7 +176,7 @@ def test_a_model_of_another_storage_dtype_is_exported_again(report, grid,
   record_path = tmp_path / 'models' / 'vae_seed0' / 'release.json'
   record = json.loads(record_path.read_text())
   record_path.write_text(json.dumps(dict(record, storage_dtype='bfloat16')))
-  runs = [run for run in paper_report.grid_runs(root, paper_report.tables.ROWS,
+  runs = [run for run in paper_report.grid_runs(root, MNIST.rows,
                                                 0) if run.row.name == 'vae']
   for storage_dtype, kept in (('auto', True), ('float32', False)):
     lines = []

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from jax.sharding import AbstractMesh
 
-from jmvae_jax import parallel
 from jmvae_jax.errors import UserError
+from jmvae_jax.training import parallel
 from tests import parallel_worker
 from tests.test_experiment import _final_state
 

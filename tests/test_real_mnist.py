@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from jmvae_jax.config import Config
 from jmvae_jax.data import mnist
-from jmvae_jax.experiment import train_and_evaluate
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
 
 pytestmark = pytest.mark.slow
 # After 3 epochs (k=100, first 1,000 test images) we measured single conditional

@@ -1,4 +1,4 @@
-"""Released models (``jmvae_jax.release``, ``jmvae_jax.export``).
+"""Released models (``jmvae_jax.tasks.mnist.release``, ``jmvae_jax.tasks.mnist.export``).
 
 Fast tests export tiny runs trained on synthetic data. The slow ones check
 every committed model under results/mnist_paper/models/ against the check
@@ -17,11 +17,12 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from jmvae_jax import export, generation, models, release
-from jmvae_jax.config import Config
+from jmvae_jax import generation, models
 from jmvae_jax.errors import UserError
-from jmvae_jax.experiment import train_and_evaluate
-from jmvae_jax.restore import load_run
+from jmvae_jax.tasks.mnist import export, release
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
+from jmvae_jax.tasks.mnist.restore import load_run
 from tests.binaries import run_module
 from tests.fake_runs import fake_run
 from tests.synthetic import labelled_blobs

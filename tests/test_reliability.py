@@ -18,12 +18,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jmvae_jax import checkpoints as checkpoints_lib
-from jmvae_jax import models, run_loop, train
-from jmvae_jax.checkpoints import DIGEST_FILE, Checkpoints
-from jmvae_jax.config import Config
+from jmvae_jax import models
 from jmvae_jax.errors import UserError
-from jmvae_jax.experiment import train_and_evaluate
+from jmvae_jax.tasks.mnist import train
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
+from jmvae_jax.training import checkpoints as checkpoints_lib
+from jmvae_jax.training import run_loop
+from jmvae_jax.training import train as train_lib
+from jmvae_jax.training.checkpoints import DIGEST_FILE, Checkpoints
 from tests.binaries import ROOT, assert_one_line_error
 from tests.synthetic import labelled_blobs
 
@@ -81,7 +84,7 @@ def test_non_finite_epoch_stops_the_run_and_keeps_the_finite_checkpoints(
     metrics = {'loss': jnp.float32(np.nan if bad else 1.0 / epoch),
                'recon/image': jnp.float32(np.nan if bad else 1.0),
                'kl_prior': jnp.float32(2.0),
-               train.FIRST_NONFINITE_STEP: jnp.int32(
+               train_lib.FIRST_NONFINITE_STEP: jnp.int32(
                    (epoch - 1) * steps_per_epoch + 4 if bad else -1)}
     return state.replace(params=params, epoch=state.epoch + 1,
                          step=state.step + steps_per_epoch), metrics
@@ -142,7 +145,7 @@ def test_blowup_warning_reaches_metrics_and_log(tmp_path):
     kl = 1e6 if epoch == 6 else 5.0
     return state.replace(epoch=state.epoch + 1), {
         'loss': jnp.float32(kl + 90), 'kl_unimodal/image': jnp.float32(kl),
-        train.FIRST_NONFINITE_STEP: jnp.int32(-1)}
+        train_lib.FIRST_NONFINITE_STEP: jnp.int32(-1)}
 
   lines = []
   checkpoints = Checkpoints(tmp_path / 'checkpoints', log=_quiet)

@@ -7,10 +7,12 @@ import re
 
 import pytest
 
-from jmvae_jax import run_report
-from jmvae_jax.celeba_config import CelebAConfig
-from jmvae_jax.config import Config
 from jmvae_jax.errors import UserError
+from jmvae_jax.report import run_report
+from jmvae_jax.tasks.celeba.config import CelebAConfig
+from jmvae_jax.tasks.celeba.tables import CELEBA
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.tables import MNIST
 from tests.tensorboard_events import scalars
 
 RESULTS = {'model': 'jmvae_kl', 'alpha': 0.1, 'epoch': 2, 'eval_k': 1000,
@@ -42,7 +44,7 @@ def _table_row(text, key):
 
 def test_report_puts_the_papers_number_beside_each_bound(tmp_path):
   config = Config(model='jmvae_kl', alpha=0.1, epochs=2, warmup_epochs=1)
-  path = run_report.write_report(_run(tmp_path, config))
+  path = run_report.write_report(_run(tmp_path, config), MNIST)
   assert path == str(tmp_path / 'report.md')
   text = (tmp_path / 'report.md').read_text()
   assert text.startswith(f'# Run report: {tmp_path.name}\n')
@@ -80,34 +82,34 @@ def test_report_links_the_figures_once_drawn(tmp_path):
     ('jmvae_kl', 0.3, {}),  # The paper has no JMVAE-kl at alpha 0.3.
 ])
 def test_paper_numbers_follow_model_and_alpha(model, alpha, found):
-  numbers, budget = run_report.paper_numbers({'model': model, 'alpha': alpha})
+  numbers, budget = MNIST.paper_numbers({'model': model, 'alpha': alpha})
   assert found.items() <= numbers.items() and bool(numbers) == bool(found)
   assert bool(budget) == bool(found)
 
 
-# What celeba_experiment writes to results.json.
+# What a CelebA run writes to results.json.
 CELEBA_RESULTS = {'model': 'jmvae_gan', 'alpha': 0.1, 'epoch': 2, 'eval_k': 10,
                   'eval_prior_samples': 1000, 'image_log_prob': 'channel_mean',
                   'num_test_examples': 19190, 'eval_seconds': 60.0,
-                  'test_marginal_multiple': -4150.5,
-                  'test_marginal_single': -4151.25,
-                  'test_conditional_multiple': -4140.0,
-                  'test_conditional_single': -4200.0, 'test_joint': -4160.0}
+                  'marginal_multiple': -4150.5,
+                  'marginal_single': -4151.25,
+                  'conditional_multiple': -4140.0,
+                  'conditional_single': -4200.0, 'joint': -4160.0}
 
 
 def test_celeba_report_puts_table_2_beside_each_bound(tmp_path):
   config = CelebAConfig(model='jmvae_gan', alpha=0.1, epochs=2)
   text = open(run_report.write_report(
-      _run(tmp_path, config, CELEBA_RESULTS))).read()
+      _run(tmp_path, config, CELEBA_RESULTS), CELEBA)).read()
   assert '**jmvae_gan (alpha 0.1)**, 2 of 2 epochs, seed 0.' in text
   # Table 2 of the paper, JMVAE-GAN.
-  for key, ours, paper in (('test_marginal_multiple', '-4150.50', '-4141'),
-                           ('test_marginal_single', '-4151.25', '-4144'),
-                           ('test_conditional_multiple', '-4140.00', '-4130')):
+  for key, ours, paper in (('marginal_multiple', '-4150.50', '-4141'),
+                           ('marginal_single', '-4151.25', '-4144'),
+                           ('conditional_multiple', '-4140.00', '-4130')):
     row = _table_row(text, key)
     assert row[1:] == [ours, paper, f'{float(ours) - float(paper):+.2f}']
-  for key, ours in (('test_conditional_single', '-4200.00'),
-                    ('test_joint', '-4160.00')):
+  for key, ours in (('conditional_single', '-4200.00'),
+                    ('joint', '-4160.00')):
     assert _table_row(text, key)[1:] == [ours, '', '']
   # The evaluation's settings are no bounds.
   bounds = text.split('## Test bounds')[1].split('## Wall time')[0]
@@ -119,16 +121,17 @@ def test_celeba_report_puts_table_2_beside_each_bound(tmp_path):
 def test_celeba_bounds_on_another_scale_get_no_paper_numbers(tmp_path):
   config = CelebAConfig(model='jmvae_gan', alpha=0.1, image_log_prob='sum')
   text = open(run_report.write_report(_run(
-      tmp_path, config, dict(CELEBA_RESULTS, image_log_prob='sum')))).read()
-  assert _table_row(text, 'test_marginal_multiple')[1:] == ['-4150.50', '', '']
-  assert run_report.paper_numbers(dataclasses.asdict(config)) == ({}, '')
+      tmp_path, config, dict(CELEBA_RESULTS, image_log_prob='sum')),
+      CELEBA)).read()
+  assert _table_row(text, 'marginal_multiple')[1:] == ['-4150.50', '', '']
+  assert CELEBA.paper_numbers(dataclasses.asdict(config)) == ({}, '')
 
 
 def test_celeba_runs_get_table_2(tmp_path):
-  numbers, _ = run_report.paper_numbers(
+  numbers, _ = CELEBA.paper_numbers(
       {'model': 'jmvae_gan', 'alpha': 0.1, 'image_log_prob': 'channel_mean'})
-  assert numbers['test_marginal_multiple'] == -4141.0
-  numbers, _ = run_report.paper_numbers(
+  assert numbers['marginal_multiple'] == -4141.0
+  numbers, _ = CELEBA.paper_numbers(
       {'model': 'jmvae_kl', 'alpha': 0.1, 'image_log_prob': 'channel_mean'})
   assert numbers == {}  # Table 2 has GAN models only.
 
@@ -136,7 +139,7 @@ def test_celeba_runs_get_table_2(tmp_path):
 def test_record_results_writes_results_test_scalars_and_report(tmp_path):
   run = _run(tmp_path, Config(model='jmvae_kl', alpha=0.1, epochs=2),
              results=None)
-  run_report.record_results(run, RESULTS)
+  run_report.record_results(run, RESULTS, MNIST)
   assert json.loads((run / 'results.json').read_text()) == RESULTS
   assert scalars(run)['test/joint'] == [(2, pytest.approx(-94.78))]
   assert _table_row((run / 'report.md').read_text(), 'joint')[1] == '-94.78'

@@ -7,9 +7,11 @@ import os
 
 import pytest
 
-from jmvae_jax import celeba_experiment, experiment, summaries
-from jmvae_jax.celeba_config import CelebAConfig
-from jmvae_jax.config import Config
+from jmvae_jax.report import summaries
+from jmvae_jax.tasks.celeba import experiment as celeba_experiment
+from jmvae_jax.tasks.celeba.config import CelebAConfig
+from jmvae_jax.tasks.mnist import experiment
+from jmvae_jax.tasks.mnist.config import Config
 from tests.celeba_fixture import TINY_RUN, fixture_faces
 from tests.synthetic import labelled_blobs
 from tests.tensorboard_events import (assert_shows, metrics_curves, scalars,
@@ -21,9 +23,8 @@ TINY = Config(model='jmvae_kl', epochs=1, warmup_epochs=1, batch_size=50,
 # The test bounds each trainer's report.md must list (results.json keys).
 _MNIST_BOUNDS = ('test_elbo', 'marginal_multiple', 'marginal_single',
                  'conditional_multiple', 'conditional_single', 'joint')
-_CELEBA_BOUNDS = ('test_marginal_multiple', 'test_marginal_single',
-                  'test_conditional_multiple', 'test_conditional_single',
-                  'test_joint')
+_CELEBA_BOUNDS = ('marginal_multiple', 'marginal_single',
+                  'conditional_multiple', 'conditional_single', 'joint')
 
 
 def _scalar_files(logdir):

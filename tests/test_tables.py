@@ -7,8 +7,11 @@ import os
 
 import pytest
 
-from jmvae_jax import tables
-from jmvae_jax.config import Config
+from jmvae_jax.report import tables
+from jmvae_jax.tasks.mnist import grid
+from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
+from jmvae_jax.tasks.mnist.tables import MNIST, ROWS_BY_NAME
 from tests.synthetic import labelled_blobs
 
 TINY = Config(epochs=1, warmup_epochs=1, batch_size=50, latent_dim=4,
@@ -20,20 +23,20 @@ TINY = Config(epochs=1, warmup_epochs=1, batch_size=50, latent_dim=4,
 def test_tiny_grid_fills_every_cell_and_skips_finished_runs(tmp_path):
   data = labelled_blobs(num_train=100, num_test=50)
   messages = []
-  tables.run_grid(str(tmp_path), tables.ROWS, [0, 1], TINY, data=data,
-                  log=messages.append)
-  paths = tables.write_tables(str(tmp_path), str(tmp_path / 'out'), tables.ROWS,
-                              [0, 1], note='tiny budget')
-  assert len(paths) == 2 * len(tables.TABLES)
+  tables.run_grid(str(tmp_path), MNIST.rows, [0, 1], TINY,
+                  train=train_and_evaluate, data=data, log=messages.append)
+  paths = tables.write_tables(MNIST, str(tmp_path), str(tmp_path / 'out'),
+                              MNIST.rows, [0, 1], note='tiny budget')
+  assert len(paths) == 2 * len(MNIST.tables)
 
-  for table in tables.TABLES:
+  for table in MNIST.tables:
     with open(tmp_path / 'out' / f'{table.stem}.csv') as f:
       lines = list(csv.reader(f))
     header, body = lines[0], lines[1:]
     # Every row the paper reports for this table is present, every paper cell
     # has ours and a difference beside it, and two seeds give mean ± std.
-    expected_rows = {row.label for row in tables.ROWS
-                     if any((row.name, key) in tables.PAPER
+    expected_rows = {row.label for row in MNIST.rows
+                     if any((row.name, key) in MNIST.paper
                             for _, key in table.columns)}
     assert {line[0] for line in body} == expected_rows
     for line in body:
@@ -46,16 +49,16 @@ def test_tiny_grid_fills_every_cell_and_skips_finished_runs(tmp_path):
 
   # A second call finds every run finished and trains nothing.
   messages.clear()
-  tables.run_grid(str(tmp_path), tables.ROWS, [0, 1], TINY, data=data,
-                  log=messages.append)
-  assert len(messages) == 2 * len(tables.ROWS)
+  tables.run_grid(str(tmp_path), MNIST.rows, [0, 1], TINY,
+                  train=train_and_evaluate, data=data, log=messages.append)
+  assert len(messages) == 2 * len(MNIST.rows)
   assert all(m.endswith('finished, skipped') for m in messages)
 
   # A larger budget for one row resumes that row only.
   more = dataclasses.replace(TINY, epochs=2)
   messages.clear()
-  tables.run_grid(str(tmp_path), [tables.ROWS_BY_NAME['cvae']], [0], more,
-                  data=data, log=messages.append)
+  tables.run_grid(str(tmp_path), [ROWS_BY_NAME['cvae']], [0], more,
+                  train=train_and_evaluate, data=data, log=messages.append)
   results = json.loads((tmp_path / 'cvae' / 'seed0' / 'results.json').read_text())
   assert results['epoch'] == 2
   assert any('resuming from the checkpoint after epoch 1' in m for m in messages)
@@ -80,13 +83,13 @@ def test_progress_line_counts_runs_and_extrapolates_the_mean_run_time():
 
 
 def test_grid_reports_progress_and_where_it_wrote_the_tables(tmp_path):
-  table_set = dataclasses.replace(tables.MNIST, train=_fake_train)
-  rows = [tables.ROWS_BY_NAME['vae'], tables.ROWS_BY_NAME['cvae']]
+  rows = [ROWS_BY_NAME['vae'], ROWS_BY_NAME['cvae']]
   _fake_train(dataclasses.replace(TINY, model='vae', seed=0),
               tables.run_dir(str(tmp_path), rows[0], 0), data=None, log=None)
   messages = []
   out_dir = tmp_path / 'out'
-  paths = tables.reproduce(table_set, TINY, rows, [0, 1], root=str(tmp_path),
+  paths = tables.reproduce(MNIST, TINY, rows, [0, 1], train=_fake_train,
+                           root=str(tmp_path),
                            out_dir=str(out_dir), log=messages.append)
   # One run was finished already: the other three count as the grid.
   assert messages[0] == 'VAE, seed 0: finished, skipped'
@@ -98,7 +101,7 @@ def test_grid_reports_progress_and_where_it_wrote_the_tables(tmp_path):
       f'grid: {i} of 3 runs done' for i in (1, 2, 3)]
   assert progress[-1].endswith('ETA 0s')
   # Last, every file written, as absolute paths that exist.
-  written = [str(out_dir / f'{table.stem}.{suffix}') for table in tables.TABLES
+  written = [str(out_dir / f'{table.stem}.{suffix}') for table in MNIST.tables
              for suffix in ('md', 'csv')] + [str(out_dir / 'budget.json')]
   assert paths == written[:-1]
   assert messages[-len(written) - 1] == (
@@ -110,11 +113,12 @@ def test_grid_reports_progress_and_where_it_wrote_the_tables(tmp_path):
 @pytest.mark.slow  # 6 tiny runs and 2 grids: about 3 minutes.
 def test_fresh_runs_train_as_one_program_per_model_type(tmp_path):
   data = labelled_blobs(num_train=100, num_test=50)
-  rows = [tables.ROWS_BY_NAME[name]
+  rows = [ROWS_BY_NAME[name]
           for name in ('jmvae_kl_0.1', 'jmvae_kl_1', 'vae')]
   messages = []
-  tables.run_grid(str(tmp_path), rows, [0, 1], TINY, data=data,
-                  log=messages.append, as_grids=True)
+  tables.run_grid(str(tmp_path), rows, [0, 1], TINY,
+                  train=train_and_evaluate, train_grid=grid.train_grid,
+                  data=data, log=messages.append, as_grids=True)
   assert 'training 4 jmvae_kl runs as one program' in messages
   assert 'training 2 vae runs as one program' in messages
   grids = sorted(p.split('-')[0] for p in os.listdir(tmp_path / '_grids'))

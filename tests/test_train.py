@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jmvae_jax import networks, train
-from jmvae_jax.config import Config
+from jmvae_jax.nn import dense as networks
+from jmvae_jax.tasks.mnist import train
+from jmvae_jax.tasks.mnist.config import Config
 
 
 def _numpy_adam_first_step(g, lr, eps):

@@ -1,0 +1,148 @@
+"""A run's report.md: settings, test bounds beside the paper's, times, figures.
+
+``write_report(WORKDIR)`` reads what a run wrote (config.json, results.json,
+metrics.jsonl, figures/) and writes WORKDIR/report.md, a page to read on its
+own: the model and budget in one line, the test bounds in a table with the
+paper's number for the same model where the paper has one (Tables 1-3, from
+the data set's ``TableSet``), the
+wall times of training and evaluation, links to the figures once
+``experiments.figures`` has drawn them, and every setting. Training writes it
+after results.json (``record_results``), and drawing the figures writes it
+again with their links. It works for MNIST and CelebA runs, and for the
+members of a grid (``jmvae_jax.tasks.mnist.grid``), which are evaluated as runs of their
+own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from jmvae_jax.report.summaries import (is_number, read_metrics,
+                                        write_test_scalars)
+from jmvae_jax.report.tables import TableSet
+from jmvae_jax.training.evaluation import format_duration
+from jmvae_jax.training.json_files import read_json_object
+from jmvae_jax.training.workdir import write_json_atomically, write_results
+
+REPORT = 'report.md'
+# Fields of results.json that describe the evaluation rather than measure.
+_NOT_BOUNDS = ('model', 'alpha', 'epoch', 'eval_k', 'eval_prior_samples',
+               'num_test_examples', 'eval_seconds')
+_BOUND_WORDS = {
+    'marginal_multiple': 'log p(x), proposal q(z|x,w)',
+    'marginal_single': 'log p(x), proposal q(z|x)',
+    'conditional_multiple': 'log p(x|w), proposal q(z|x,w)',
+    'conditional_single': 'log p(x|w), proposal q(z|w)',
+    'joint': 'log p(x,w)',
+    'test_elbo': 'ELBO of the training objective',
+}
+
+
+def _model_line(config: Mapping[str, Any], results: Mapping[str, Any],
+                records: list[dict[str, Any]]) -> str:
+  model = config.get('model', '?')
+  if model.startswith('jmvae') and model != 'jmvae_zero':  # alpha matters.
+    model += f' (alpha {config.get("alpha")})'
+  epoch = results.get('epoch', records[-1]['epoch'] if records else 0)
+  return (f'**{model}**, {epoch} of {config.get("epochs", "?")} epochs, '
+          f'seed {config.get("seed", "?")}.')
+
+
+def _bounds_table(results: Mapping[str, Any],
+                  paper: Mapping[str, float]) -> list[str]:
+  lines = ['| bound | ours | paper | ours - paper |', '|---|---|---|---|']
+  for key in sorted(results):
+    value = results[key]
+    if key in _NOT_BOUNDS or not is_number(value):
+      continue
+    words = _BOUND_WORDS.get(key.removeprefix('test_'),
+                             _BOUND_WORDS.get(key, ''))
+    # A bar inside a cell of a Markdown table is written \|.
+    name = f'`{key}`' + (f': {words}'.replace('|', r'\|') if words else '')
+    if key in paper:
+      lines.append(f'| {name} | {value:.2f} | {paper[key]:g} | '
+                   f'{value - paper[key]:+.2f} |')
+    else:
+      lines.append(f'| {name} | {value:.2f} | | |')
+  return lines
+
+
+def _times(results: Mapping[str, Any],
+           records: list[dict[str, Any]]) -> list[str]:
+  lines = []
+  seconds = [r['seconds'] for r in records if is_number(r.get('seconds'))]
+  if seconds:
+    speeds = [r['images_per_second'] for r in records
+              if is_number(r.get('images_per_second'))]
+    speed = f', {sum(speeds) / len(speeds):.0f} images/s' if speeds else ''
+    lines.append(f'- training: {format_duration(sum(seconds))} over '
+                 f'{len(seconds)} epochs ({sum(seconds) / len(seconds):.1f} s '
+                 f'per epoch{speed}; a resumed run counts the epochs it kept)')
+  if is_number(results.get('eval_seconds')):
+    lines.append(f'- evaluation: {format_duration(results["eval_seconds"])} '
+                 f'(k = {results.get("eval_k")}, '
+                 f'{results.get("num_test_examples")} test examples)')
+  return lines or ['- none recorded yet']
+
+
+def _figures(workdir: str) -> list[str]:
+  directory = os.path.join(workdir, 'figures')
+  names = sorted(name for name in (os.listdir(directory)
+                                   if os.path.isdir(directory) else [])
+                 if name.endswith('.png'))
+  if not names:
+    return ['None yet: `python -m experiments.figures '
+            f'--workdir={workdir}` draws them.']
+  return [f'- [{name}](figures/{name})' for name in names]
+
+
+def render_report(workdir: str, tables: TableSet | None = None) -> str:
+  """The Markdown of WORKDIR's report (see the module docstring); ``tables``
+  gives the paper's numbers beside the run's (``TableSet.paper_numbers``)."""
+  config = read_json_object(os.path.join(workdir, 'config.json')) or {}
+  results = read_json_object(os.path.join(workdir, 'results.json')) or {}
+  records = read_metrics(workdir, results.get('epoch'))
+  paper, budget = tables.paper_numbers(config) if tables else ({}, '')
+  lines = [f'# Run report: {os.path.basename(os.path.normpath(workdir))}', '',
+           _model_line(config, results, records), '', f'Directory: `{workdir}`',
+           '', '## Test bounds', '']
+  if results:
+    lines += [f'Mean over {results.get("num_test_examples")} test examples, '
+              f'in nats, k = {results.get("eval_k")} importance samples.', '']
+    lines += _bounds_table(results, paper)
+    if paper:
+      lines += ['', f'The paper\'s numbers come from its budget. {budget}']
+  else:
+    lines.append('Not evaluated yet: results.json is missing.')
+  lines += ['', '## Wall time', ''] + _times(results, records)
+  lines += ['', '## Figures', ''] + _figures(workdir)
+  lines += ['', '## Settings (config.json)', '', '| setting | value |',
+            '|---|---|']
+  lines += [f'| `{name}` | `{json.dumps(value)}` |'
+            for name, value in sorted(config.items())]
+  return '\n'.join(lines) + '\n'
+
+
+def write_report(workdir: str | os.PathLike,
+                 tables: TableSet | None = None) -> str:
+  """Writes WORKDIR/report.md (atomically); returns its path."""
+  workdir = os.path.abspath(os.fspath(workdir))
+  path = os.path.join(workdir, REPORT)
+  write_json_atomically(path, render_report(workdir, tables))
+  return path
+
+
+def record_results(workdir: str, results: Mapping[str, Any],
+                   tables: TableSet | None = None) -> None:
+  """Writes an evaluated run's results.json, 'test/' scalars and report.md
+  (with the paper's numbers from ``tables``).
+
+  Raises:
+    UserError: a result is not finite (nothing is written then).
+  """
+  write_results(os.path.join(workdir, 'results.json'), dict(results))
+  write_test_scalars(workdir, results)
+  write_report(workdir, tables)

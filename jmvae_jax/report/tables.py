@@ -1,0 +1,348 @@
+"""Reproduction of the paper's tables: the grid of runs, and the tables.
+
+A ``TableSet`` holds one data set's rows, tables and paper numbers
+(``jmvae_jax.tasks.mnist.tables.MNIST``: Tables 1 and 3,
+``jmvae_jax.tasks.celeba.tables.CELEBA``: Table 2). Each (row, seed) is an
+ordinary run of the data set's ``train_and_evaluate`` in
+ROOT/<row>/seed<seed>/, so a grid can be interrupted and resumed, finished runs
+are skipped, and one row can be refreshed alone. The tables read only the runs'
+results.json files and put the paper's number beside ours in every cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from jmvae_jax.errors import UserError
+from jmvae_jax.training.evaluation import format_duration
+from jmvae_jax.training.workdir import write_json_atomically
+
+# A run's settings: a data set's config dataclass.
+RunConfig = Any
+# A data set's ``train_and_evaluate(config, workdir, *, data, log)``.
+TrainFn = Callable[..., dict[str, Any]]
+# A data set's ``train_grid(configs, workdirs, grid_dir, *, data, log)``,
+# training its runs as one program (``jmvae_jax.tasks.mnist.grid``).
+TrainGridFn = Callable[..., None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One row of the tables: a model and its alpha."""
+
+  name: str
+  label: str
+  model: str
+  alpha: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+  """One table: its title, file stem, and (column title, results.json key) pairs."""
+
+  stem: str
+  title: str
+  columns: tuple[tuple[str, str], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSet:
+  """One data set's tables: what to run, what to tabulate, what to compare with.
+
+  Attributes:
+    rows: the models, in table order.
+    tables: the tables.
+    paper: the paper's numbers, keyed by (row name, results.json key).
+    budget_fields: the settings that fix a grid's budget, recorded beside the
+      tables.
+    paper_budget: the paper's budget, in words, for the tables' note.
+    comparable: whether a run's settings (config.json's values) are on the
+      paper's footing, so that its numbers may stand beside the paper's.
+  """
+
+  rows: tuple[Row, ...]
+  tables: tuple[Table, ...]
+  paper: Mapping[tuple[str, str], float]
+  budget_fields: tuple[str, ...]
+  paper_budget: str
+  comparable: Callable[[Mapping[str, Any]], bool] = lambda config: True
+
+  @property
+  def rows_by_name(self) -> dict[str, Row]:
+    return {row.name: row for row in self.rows}
+
+  def paper_numbers(self, config: Mapping[str, Any]
+                    ) -> tuple[dict[str, float], str]:
+    """The paper's numbers for a run: ({results key: nats}, budget in words).
+
+    Empty when the paper has no row for the run's model (or for its alpha:
+    JMVAE-kl is reported at alpha 0.01, 0.1 and 1 only), or when the run is
+    not ``comparable``.
+    """
+    if not self.comparable(config):
+      return {}, ''
+    alpha = config.get('alpha', 0.0)
+    for row in self.rows:
+      if row.model == config.get('model') and (
+          row.alpha == 0.0 or math.isclose(row.alpha, alpha)):
+        return ({key: value for (name, key), value in self.paper.items()
+                 if name == row.name}, self.paper_budget)
+    return {}, ''
+
+
+def run_dir(root: str, row: Row, seed: int) -> str:
+  return os.path.join(root, row.name, f'seed{seed}')
+
+
+def _finished(workdir: str, config: RunConfig) -> bool:
+  path = os.path.join(workdir, 'results.json')
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    results = json.load(f)
+  return (results.get('epoch') == config.epochs
+          and results.get('eval_k') == config.eval_k)
+
+
+def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
+             base: RunConfig, *, train: TrainFn,
+             train_grid: TrainGridFn | None = None, data: Any = None,
+             log: Callable[[str], None] = print,
+             as_grids: bool = False) -> None:
+  """Trains and evaluates every (row, seed) not already finished under ``root``.
+
+  A run counts as finished when its results.json has the requested epochs and
+  eval_k; an unfinished one resumes from its last checkpoint. ``base`` is the
+  data set's run config, ``train`` its ``train_and_evaluate``; ``data``
+  defaults to the data set in base.data_dir.
+  After each run, ``log`` gets a line with the grid's progress and ETA (see
+  ``progress_line``).
+
+  With ``as_grids`` (and a data set that has a ``train_grid``), the runs not
+  yet started are first trained as one program per model type (e.g. the
+  three JMVAE-kl alphas x the seeds; see ``jmvae_jax.tasks.mnist.grid``), in
+  ROOT/_grids/; the loop then only evaluates them. Runs already started
+  continue on their own.
+  """
+  pending = []
+  for row in rows:
+    for seed in seeds:
+      config = dataclasses.replace(base, model=row.model, alpha=row.alpha,
+                                   seed=seed)
+      workdir = run_dir(root, row, seed)
+      if _finished(workdir, config):
+        log(f'{row.label}, seed {seed}: finished, skipped')
+      else:
+        pending.append((row, seed, config, workdir))
+  if as_grids:
+    _train_fresh_runs_as_grids(pending, train_grid, root, data, log)
+  start = time.perf_counter()
+  for done, (row, seed, config, workdir) in enumerate(pending, 1):
+    log(f'{row.label}, seed {seed}: training in {workdir} '
+        f'(run {done} of {len(pending)})')
+    train(config, workdir, data=data, log=log)
+    log(progress_line(done, len(pending), time.perf_counter() - start))
+
+
+def _train_fresh_runs_as_grids(pending: list[tuple[Row, int, RunConfig, str]],
+                               train_grid: TrainGridFn | None, root: str,
+                               data: Any,
+                               log: Callable[[str], None]) -> None:
+  """Trains the pending runs without checkpoints, one grid per model type."""
+  groups: dict[str, list[tuple[RunConfig, str]]] = {}
+  for _, _, config, workdir in pending:
+    if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+      groups.setdefault(config.model, []).append((config, workdir))
+  for model, members in groups.items():
+    if len(members) < 2 or train_grid is None:
+      continue
+    configs, workdirs = zip(*members)
+    name = hashlib.sha1('\n'.join(workdirs).encode()).hexdigest()[:8]
+    log(f'training {len(members)} {model} runs as one program')
+    train_grid(list(configs), list(workdirs),
+                         os.path.join(root, '_grids', f'{model}-{name}'),
+                         data=data, log=log)
+
+
+def progress_line(done: int, total: int, elapsed: float) -> str:
+  """The grid's progress after ``done`` of ``total`` runs took ``elapsed`` s.
+
+  The ETA assumes each remaining run takes the mean time of the finished ones.
+  """
+  eta = elapsed / done * (total - done)
+  return (f'grid: {done} of {total} runs done, elapsed '
+          f'{format_duration(elapsed)}, ETA {format_duration(eta)}')
+
+
+def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
+            ) -> dict[str, dict[str, list[float]]]:
+  """{row name: {results key: [value per seed found]}} from the runs' results.json."""
+  found: dict[str, dict[str, list[float]]] = {}
+  for row in rows:
+    values: dict[str, list[float]] = {}
+    for seed in seeds:
+      path = os.path.join(run_dir(root, row, seed), 'results.json')
+      if not os.path.exists(path):
+        continue
+      with open(path) as f:
+        results = json.load(f)
+      for key, value in results.items():
+        if isinstance(value, (int, float)):
+          values.setdefault(key, []).append(float(value))
+    found[row.name] = values
+  return found
+
+
+def _ours(values: list[float]) -> str:
+  if not values:
+    return ''
+  if len(values) == 1:
+    return f'{values[0]:.2f}'
+  return f'{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}'
+
+
+def _cells(row: Row, key: str, found: dict[str, dict[str, list[float]]],
+           paper_numbers: Mapping[tuple[str, str], float]
+           ) -> tuple[str, str, str]:
+  """(paper, ours, ours - paper) for one cell; '' where there is none."""
+  paper = paper_numbers.get((row.name, key))
+  values = found.get(row.name, {}).get(key, [])
+  difference = (f'{np.mean(values) - paper:+.2f}'
+                if values and paper is not None else '')
+  return ('' if paper is None else f'{paper:g}', _ours(values), difference)
+
+
+def table_rows(table: Table, rows: Sequence[Row],
+               found: dict[str, dict[str, list[float]]],
+               paper: Mapping[tuple[str, str], float]
+               ) -> list[list[str]]:
+  """The header and one line per row that has a paper number or a result."""
+  header = ['model']
+  for title, _ in table.columns:
+    header += [f'{title}: paper', f'{title}: ours', f'{title}: ours - paper']
+  lines = [header]
+  for row in rows:
+    cells = [c for _, key in table.columns
+             for c in _cells(row, key, found, paper)]
+    if any(cells):
+      lines.append([row.label] + cells)
+  return lines
+
+
+def to_markdown(title: str, lines: list[list[str]], note: str = '') -> str:
+  out = [f'### {title}', '', '| ' + ' | '.join(lines[0]) + ' |',
+         '|' + '---|' * len(lines[0])]
+  out += ['| ' + ' | '.join(line) + ' |' for line in lines[1:]]
+  return '\n'.join(out + ([''] + [note] if note else [])) + '\n'
+
+
+def to_csv(lines: list[list[str]]) -> str:
+  buffer = io.StringIO()
+  csv.writer(buffer, lineterminator='\n').writerows(lines)
+  return buffer.getvalue()
+
+
+def write_tables(table_set: TableSet, root: str, out_dir: str,
+                 rows: Sequence[Row], seeds: Sequence[int],
+                 note: str = '') -> list[str]:
+  """Writes each table as Markdown and CSV into ``out_dir``; returns the paths."""
+  found = collect(root, rows, seeds)
+  os.makedirs(out_dir, exist_ok=True)
+  paths = []
+  for table in table_set.tables:
+    lines = table_rows(table, rows, found, table_set.paper)
+    for suffix, text in (('md', to_markdown(table.title, lines, note)),
+                         ('csv', to_csv(lines))):
+      path = os.path.join(out_dir, f'{table.stem}.{suffix}')
+      with open(path, 'w') as f:
+        f.write(text)
+      paths.append(path)
+  return paths
+
+
+def describe_budget(table_set: TableSet, base: RunConfig,
+                    seeds: Sequence[int]) -> dict[str, Any]:
+  """The settings that fix a grid's budget, for the record beside the tables."""
+  return {**{name: getattr(base, name) for name in table_set.budget_fields},
+          'seeds': list(seeds)}
+
+
+def select_rows(table_set: TableSet, names: Sequence[str]) -> list[Row]:
+  """The rows called ``names``; UserError for a name the set does not have."""
+  unknown = [name for name in names if name not in table_set.rows_by_name]
+  if unknown:
+    raise UserError(f'unknown --rows {unknown}; choose from '
+                    f'{", ".join(table_set.rows_by_name)}')
+  return [table_set.rows_by_name[name] for name in names]
+
+
+def parse_seeds(values: Sequence[str]) -> list[int]:
+  """--seeds as integers; UserError if one is not."""
+  try:
+    return [int(value) for value in values]
+  except ValueError:
+    raise UserError(f'--seeds must be integers, got {list(values)}') from None
+
+
+def reproduce(table_set: TableSet, base: RunConfig, rows: Sequence[Row],
+              seeds: Sequence[int], *, train: TrainFn,
+              train_grid: TrainGridFn | None = None, root: str, out_dir: str,
+              tables_only: bool = False, as_grids: bool = False,
+              data: Any = None,
+              log: Callable[[str], None] = print) -> list[str]:
+  """What a tables binary does: runs the grid, then writes the tables.
+
+  Writes every table of ``table_set`` as Markdown and CSV, with the budget
+  and the paper's in a note, and OUT_DIR/budget.json (the budget and the wall
+  time), then logs each table's Markdown and last the paths written.
+
+  Args:
+    table_set: the data set's tables.
+    base: the settings every run shares; ``run_grid`` sets the model, alpha
+      and seed of each.
+    train: the data set's ``train_and_evaluate``.
+    train_grid: the data set's grid trainer, for ``as_grids``.
+    rows: the rows to run and tabulate.
+    seeds: one run per row and seed; several give mean ± std.
+    root: the runs' directory.
+    out_dir: where the tables and budget.json go.
+    tables_only: only tabulate the runs already in ``root``.
+    as_grids: train runs not yet started as one program per model type (see
+      ``run_grid``).
+    data: passed to every run (default: each loads base.data_dir).
+    log: receives progress lines and the tables.
+
+  Returns:
+    The paths of the tables.
+  """
+  start = time.perf_counter()
+  if not tables_only:
+    run_grid(root, rows, seeds, base, train=train, train_grid=train_grid,
+             data=data, log=log, as_grids=as_grids)
+  budget = describe_budget(table_set, base, seeds)
+  note = f'Budget: {json.dumps(budget)}. {table_set.paper_budget}'
+  paths = write_tables(table_set, root, out_dir, rows, seeds, note=note)
+  budget_path = os.path.join(out_dir, 'budget.json')
+  write_json_atomically(
+      budget_path,
+      json.dumps(dict(budget, wall_seconds=time.perf_counter() - start),
+                 indent=2))
+  for path in paths:
+    if path.endswith('.md'):
+      with open(path) as f:
+        log(f.read())
+  log(f'wrote the tables (Markdown and CSV) and the budget into '
+      f'{os.path.abspath(out_dir)}:')
+  for path in paths + [budget_path]:
+    log(f'  {os.path.abspath(path)}')
+  return paths
