@@ -17,38 +17,17 @@ Runs live in --root/<row>/seed<N>/ and resume; finished runs are skipped.
 
 from __future__ import annotations
 
-from absl import flags
-
 from experiments import cli
-from jmvae_jax.report import tables
-from jmvae_jax.tasks.celeba import config as celeba_config
 from jmvae_jax.tasks.celeba import experiment
+from jmvae_jax.tasks.celeba.config import CelebAConfig
 from jmvae_jax.tasks.celeba.tables import CELEBA
-from jmvae_jax.training import config_flags
 
-_ROOT = flags.DEFINE_string('root', 'runs/celeba_tables',
-                            'Directory of all runs.')
-_OUT = flags.DEFINE_string('out_dir', None,
-                           'Where the tables go (default: --root).')
-_ROWS = flags.DEFINE_list('rows', [row.name for row in CELEBA.rows],
-                          'Rows to run and tabulate.')
-_SEEDS = flags.DEFINE_list('seeds', ['0'], 'Seeds; several give mean ± std.')
-# Every run setting but those each row sets.
-_CONFIG_FLAGS = config_flags.define_config_flags(
-    celeba_config.CelebAConfig, skip=('model', 'alpha', 'seed'))
-_TABLES_ONLY = flags.DEFINE_bool('tables_only', False,
-                                 'Only write the tables from finished runs.')
+_REPRODUCE = cli.define_tables_flags(CELEBA, CelebAConfig,
+                                     default_root='runs/celeba_tables')
 
 
 def main():
-  rows = tables.select_rows(CELEBA, _ROWS.value)
-  seeds = tables.parse_seeds(_SEEDS.value)
-  base = config_flags.config_from_flags(celeba_config.CelebAConfig(),
-                                        _CONFIG_FLAGS)
-  tables.reproduce(CELEBA, base, rows, seeds,
-                   train=experiment.train_and_evaluate, root=_ROOT.value,
-                   out_dir=_OUT.value or _ROOT.value,
-                   tables_only=_TABLES_ONLY.value)
+  _REPRODUCE(train=experiment.train_and_evaluate)
 
 
 if __name__ == '__main__':

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Mapping
 
 from absl import app, flags, logging
 
 from jmvae_jax.errors import UserError
-from jmvae_jax.training import parallel
+from jmvae_jax.report import tables
+from jmvae_jax.training import config_flags, parallel
 
 
 def run(main: Callable[[], Any]) -> None:
@@ -64,3 +65,44 @@ def define_distributed_flags() -> Callable[[], None]:
         auto_detect=distributed.value)
 
   return initialize
+
+
+def define_tables_flags(
+    table_set: tables.TableSet, config_class: type, *, default_root: str,
+    config_defaults: Mapping[str, Any] | None = None,
+) -> Callable[..., None]:
+  """Defines the flags of a tables binary: where the runs and tables go, which
+  rows and seeds, ``--tables_only``, and one flag per setting of
+  ``config_class`` but those each row sets (model, alpha, seed).
+
+  Returns:
+    ``reproduce(train=..., train_grid=None, presets=None, as_grids=False)``,
+    which runs what the flags ask through ``tables.reproduce``; ``presets``
+    are settings applied under the explicit flags (e.g. ``--paper``'s).
+  """
+  root = flags.DEFINE_string('root', default_root, 'Directory of all runs.')
+  out_dir = flags.DEFINE_string('out_dir', None,
+                                'Where the tables go (default: --root).')
+  rows = flags.DEFINE_list('rows', [row.name for row in table_set.rows],
+                           'Rows to run and tabulate.')
+  seeds = flags.DEFINE_list('seeds', ['0'],
+                            'Seeds; several give mean ± std.')
+  settings = config_flags.define_config_flags(
+      config_class, skip=('model', 'alpha', 'seed'),
+      defaults=config_defaults)
+  tables_only = flags.DEFINE_bool('tables_only', False,
+                                  'Only write the tables from finished runs.')
+
+  def reproduce(*, train: Callable[..., Any],
+                train_grid: Callable[..., Any] | None = None,
+                presets: Mapping[str, Any] | None = None,
+                as_grids: bool = False) -> None:
+    base = config_flags.config_from_flags(config_class(), settings,
+                                          presets=presets)
+    tables.reproduce(
+        table_set, base, tables.select_rows(table_set, rows.value),
+        tables.parse_seeds(seeds.value), train=train, train_grid=train_grid,
+        root=root.value, out_dir=out_dir.value or root.value,
+        tables_only=tables_only.value, as_grids=as_grids)
+
+  return reproduce

@@ -27,6 +27,8 @@ given keep their average over the training faces.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from absl import flags
 
@@ -82,20 +84,29 @@ def _test_indices() -> list[int]:
                     f'got {",".join(_TEST_INDEX.value)}') from None
 
 
+def _print_predictions(from_files: Callable[[list[str]], Sequence[Any]],
+                       from_test_set: Callable[[list[int]], Sequence[Any]]
+                       ) -> None:
+  """Prints what the run predicts for --images, then for --test_index."""
+  indices = _test_indices()
+  if _IMAGES.value:
+    for prediction in from_files(_IMAGES.value):
+      print(prediction.describe())
+  if indices:
+    for prediction in from_test_set(indices):
+      print(prediction.describe())
+
+
 def _mnist() -> None:
   _refuse_flags(_CELEBA_ONLY, 'MNIST')
   if not (_IMAGES.value or _TEST_INDEX.value) and _LABEL.value is None:
     raise UserError('give --images=FILE,... or --test_index=N,... to '
                     'classify, or --label=DIGIT to generate')
-  indices = _test_indices()
-  if _IMAGES.value:
-    for prediction in bidirectional.classify_files(
-        _WORKDIR.value, _IMAGES.value, invert=_INVERT.value):
-      print(prediction.describe())
-  if indices:
-    for prediction in bidirectional.classify_test_images(
-        _WORKDIR.value, indices, data_dir=_DATA_DIR.value):
-      print(prediction.describe())
+  _print_predictions(
+      lambda paths: bidirectional.classify_files(
+          _WORKDIR.value, paths, invert=_INVERT.value),
+      lambda indices: bidirectional.classify_test_images(
+          _WORKDIR.value, indices, data_dir=_DATA_DIR.value))
   if _LABEL.value is not None:
     out = _OUT.value or os.path.join(_WORKDIR.value, 'generated',
                                      str(_LABEL.value))
@@ -115,15 +126,11 @@ def _celeba() -> None:
                     'faces')
   # Check every request before the (slow) first use of the run.
   attributes = celeba_bidirectional.parse_attribute_values(_ATTRIBUTES.value)
-  indices = _test_indices()
-  if _IMAGES.value:
-    for prediction in celeba_bidirectional.predict_attribute_files(
-        _WORKDIR.value, _IMAGES.value, detect=_DETECT_FACES.value):
-      print(prediction.describe())
-  if indices:
-    for prediction in celeba_bidirectional.predict_test_faces(
-        _WORKDIR.value, indices, data_dir=_DATA_DIR.value):
-      print(prediction.describe())
+  _print_predictions(
+      lambda paths: celeba_bidirectional.predict_attribute_files(
+          _WORKDIR.value, paths, detect=_DETECT_FACES.value),
+      lambda indices: celeba_bidirectional.predict_test_faces(
+          _WORKDIR.value, indices, data_dir=_DATA_DIR.value))
   if generate:
     out = _OUT.value or os.path.join(_WORKDIR.value, 'generated', 'faces')
     paths = celeba_bidirectional.write_faces(

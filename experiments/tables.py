@@ -15,44 +15,28 @@ from __future__ import annotations
 from absl import flags
 
 from experiments import cli
-from jmvae_jax.report import tables
 from jmvae_jax.tasks.mnist import config as config_lib
 from jmvae_jax.tasks.mnist import experiment, grid
 from jmvae_jax.tasks.mnist.tables import MNIST
 from jmvae_jax.training import config_flags
 
-_ROOT = flags.DEFINE_string('root', 'runs/tables', 'Directory of all runs.')
-_OUT = flags.DEFINE_string('out_dir', None,
-                           'Where the tables go (default: --root).')
-_ROWS = flags.DEFINE_list('rows', [row.name for row in MNIST.rows],
-                          'Rows to run and tabulate.')
-_SEEDS = flags.DEFINE_list('seeds', ['0'], 'Seeds; several give mean ± std.')
+# The run settings with a shorter default budget than a single run's.
+_REPRODUCE = cli.define_tables_flags(
+    MNIST, config_lib.Config, default_root='runs/tables',
+    config_defaults={'epochs': 20, 'warmup_epochs': 10})
 _PAPER = config_flags.define_preset_flag(
     'paper', config_lib.PAPER_SETTINGS,
     'the settings of our Tables 1/3 reproduction (see jmvae_jax.tasks.mnist.config)')
-# Every run setting but those each row sets, with a shorter default budget.
-_CONFIG_FLAGS = config_flags.define_config_flags(
-    config_lib.Config, skip=('model', 'alpha', 'seed'),
-    defaults={'epochs': 20, 'warmup_epochs': 10})
 _AS_GRIDS = flags.DEFINE_bool(
     'as_grids', False,
     'Train the runs not yet started as one compiled program per model type '
     '(e.g. JMVAE-kl\'s three alphas x the seeds); see jmvae_jax.tasks.mnist.grid.')
-_TABLES_ONLY = flags.DEFINE_bool('tables_only', False,
-                                 'Only write the tables from finished runs.')
 
 
 def main():
-  rows = tables.select_rows(MNIST, _ROWS.value)
-  seeds = tables.parse_seeds(_SEEDS.value)
-  base = config_flags.config_from_flags(
-      config_lib.Config(), _CONFIG_FLAGS,
-      presets=config_lib.PAPER_SETTINGS if _PAPER.value else None)
-  tables.reproduce(MNIST, base, rows, seeds,
-                   train=experiment.train_and_evaluate,
-                   train_grid=grid.train_grid, root=_ROOT.value,
-                   out_dir=_OUT.value or _ROOT.value,
-                   tables_only=_TABLES_ONLY.value, as_grids=_AS_GRIDS.value)
+  _REPRODUCE(train=experiment.train_and_evaluate, train_grid=grid.train_grid,
+             presets=config_lib.PAPER_SETTINGS if _PAPER.value else None,
+             as_grids=_AS_GRIDS.value)
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
-from jmvae_jax.report import plotting
+from jmvae_jax.report import picture_files, plotting, run_figures
 from jmvae_jax.tasks.celeba import (bidirectional as celeba_bidirectional,
                                     experiment as celeba_experiment, face_files,
                                     figures as celeba_figures,
@@ -28,7 +28,6 @@ from jmvae_jax.tasks.celeba import (bidirectional as celeba_bidirectional,
                                     train as celeba_train)
 from jmvae_jax.tasks.celeba.config import CelebAConfig
 from jmvae_jax.tasks.celeba.restore import load_celeba_run
-from jmvae_jax.tasks.mnist import figures, image_files
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.tasks.mnist.restore import load_run
 from tests.binaries import assert_one_line_error, run_module
@@ -153,11 +152,11 @@ def test_face_files_are_preprocessed_as_the_training_faces(tiny):
 def test_face_files_round_trip_without_detection(tmp_path):
   rng = np.random.default_rng(2)
   face = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
-  path = image_files.write_image(tmp_path / 'face.png', face / 255.0)
+  path = picture_files.write_image(tmp_path / 'face.png', face / 255.0)
   np.testing.assert_array_equal(face_files.read_face(path, detect=False), face)
   wide = np.concatenate([np.zeros((64, 32, 3)), face / 255.0,
                          np.ones((64, 32, 3))], axis=1)  # [64, 128, 3]
-  image_files.write_image(tmp_path / 'wide.png', wide)
+  picture_files.write_image(tmp_path / 'wide.png', wide)
   np.testing.assert_array_equal(
       face_files.read_face(tmp_path / 'wide.png', detect=False), face)
   (tmp_path / 'text.jpg').write_text('not an image')
@@ -242,7 +241,7 @@ def test_figures_have_their_sizes_and_are_not_blank(tiny):
       str(workdir), face_paths=[str(image_dir / n) for n in FACE_FILES[:3]],
       data=faces, num_samples=3, log=messages.append)
   assert set(paths) == {celeba_figures.FIG4, celeba_figures.FIG5,
-                        figures.CURVES, 'events', 'report'}
+                        run_figures.CURVES, 'events', 'report'}
   report = open(paths['report']).read()
   assert f'- [{celeba_figures.FIG4}](figures/{celeba_figures.FIG4})' in report
   assert len(messages) == len(paths)
@@ -264,7 +263,7 @@ def test_figures_have_their_sizes_and_are_not_blank(tiny):
     assert _size(paths[name]) == size, name
     assert min(_face_stds(paths[name], panels, cell, label_width)) > STD_FLOOR
   # loss, recon/x, recon/w, kl_prior, kl_unimodal/x, kl_unimodal/w, kl_weight.
-  assert _size(paths[figures.CURVES]) == (1050, 875)
+  assert _size(paths[run_figures.CURVES]) == (1050, 875)
 
   accumulator = event_accumulator.EventAccumulator(str(workdir))
   accumulator.Reload()
@@ -353,7 +352,7 @@ def test_figures_binary_writes_celeba_figures(tiny, tmp_path):
                 f'--faces={image_dir / FACE_FILES[0]}', '--num_samples=2')
   assert result.returncode == 0, result.stderr
   assert sorted(os.listdir(copy / 'figures')) == sorted(
-      [celeba_figures.FIG4, celeba_figures.FIG5, figures.CURVES])
+      [celeba_figures.FIG4, celeba_figures.FIG5, run_figures.CURVES])
   assert_one_line_error(
       run_module('experiments.figures', f'--workdir={copy}', '--embedding=pca'),
       'error: CelebA runs take no --embedding')

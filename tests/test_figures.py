@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from jmvae_jax import generation
 from jmvae_jax.errors import UserError
-from jmvae_jax.report import plotting, summaries
+from jmvae_jax.report import plotting, run_figures, summaries
 from jmvae_jax.tasks.mnist import bidirectional, figures
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
@@ -88,7 +88,7 @@ def test_figures_have_their_sizes_and_are_not_blank(tiny):
       compare=[str(root / name) for name in ('vae', 'cvae', 'jmvae_zero')],
       data=data, log=messages.append, **SMALL)
   assert set(paths) == {figures.FIG3, figures.FIG6, figures.FIG7,
-                        figures.CURVES, 'events', 'report'}
+                        run_figures.CURVES, 'events', 'report'}
   expected = {  # name: (PNG size, panel boxes)
       figures.FIG3: ((400 * 4 + 100, 450),  # 4 runs and a legend.
                      [(400 * i + 25, 75, 350, 350) for i in range(4)]),
@@ -96,7 +96,7 @@ def test_figures_have_their_sizes_and_are_not_blank(tiny):
                      _grid_boxes(3, 10, 2)),
       figures.FIG7: ((3 * (50 * 3 + 25), 50 * 10 + 75),  # kl, cvae, zero.
                      _grid_boxes(3, 10, 3)),
-      figures.CURVES: ((350 * 3, 275 * 3 + 50),  # 7 terms of JMVAE-kl.
+      run_figures.CURVES: ((350 * 3, 275 * 3 + 50),  # 7 terms of JMVAE-kl.
                        [(350 * (k % 3) + 60, 275 * (k // 3) + 80, 270, 200)
                         for k in range(7)]),
   }
@@ -127,7 +127,7 @@ def test_models_without_encoder_pairs_skip_fig6(tiny, tmp_path):
   assert figures.FIG6 not in paths and figures.FIG7 not in paths
   assert _size(paths[figures.FIG3]) == (500, 450)
   # loss, kl_prior, kl_weight, recon/image: two rows.
-  assert _size(paths[figures.CURVES]) == (1050, 600)
+  assert _size(paths[run_figures.CURVES]) == (1050, 600)
   assert any(m.startswith(f'skipped {figures.FIG6}') for m in messages)
 
 
@@ -209,7 +209,7 @@ def test_figures_binary_writes_pngs(tiny):
                 *(f'--{name}={value}' for name, value in SMALL.items()))
   assert result.returncode == 0, result.stderr
   written = sorted(os.listdir(root / 'cvae' / 'figures'))
-  assert written == sorted([figures.FIG3, figures.FIG7, figures.CURVES])
+  assert written == sorted([figures.FIG3, figures.FIG7, run_figures.CURVES])
   assert f'skipped {figures.FIG6}' in result.stdout
   assert_one_line_error(
       run_module('experiments.figures', f'--workdir={root / "cvae"}',

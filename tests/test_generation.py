@@ -11,7 +11,8 @@ import pytest
 from jmvae_jax import generation, models
 from jmvae_jax.distributions import DiagGaussian
 from jmvae_jax.errors import UserError
-from jmvae_jax.tasks.mnist import image_files
+from jmvae_jax.report import picture_files
+from jmvae_jax.tasks.mnist import digit_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,34 +134,34 @@ def test_latent_means_use_the_richest_encoder():
 def test_image_files_round_trip_any_size_and_refuse_non_images(tmp_path):
   digit = np.zeros(784, np.float32)
   digit[10 * 28:12 * 28] = 1.0  # Two white rows.
-  path = image_files.write_image(tmp_path / 'digit.png', digit.reshape(28, 28))
-  np.testing.assert_array_equal(image_files.read_digit(path), digit)
-  np.testing.assert_array_equal(image_files.read_digit(path, invert=True),
+  path = picture_files.write_image(tmp_path / 'digit.png', digit.reshape(28, 28))
+  np.testing.assert_array_equal(digit_files.read_digit(path), digit)
+  np.testing.assert_array_equal(digit_files.read_digit(path, invert=True),
                                 1 - digit)
   big = cv2.resize((digit.reshape(28, 28) * 255).astype(np.uint8), (280, 140),
                    interpolation=cv2.INTER_NEAREST)
   cv2.imwrite(str(tmp_path / 'big.jpg'), big, [cv2.IMWRITE_JPEG_QUALITY, 100])
-  read = image_files.read_digit(tmp_path / 'big.jpg')
+  read = digit_files.read_digit(tmp_path / 'big.jpg')
   assert read.shape == (784,) and read.dtype == np.float32
   assert 0 <= read.min() and read.max() <= 1
   np.testing.assert_allclose(read, digit, atol=0.1)
   (tmp_path / 'text.png').write_text('hello')
   with pytest.raises(UserError, match='cannot be read as an image'):
-    image_files.read_digit(tmp_path / 'text.png')
+    digit_files.read_digit(tmp_path / 'text.png')
 
 
 def test_dark_ink_on_light_paper_is_read_like_mnist(tmp_path):
   digit = np.zeros((28, 28), np.float32)
   digit[6:22, 12:16] = 0.8  # A light stroke on black, as in MNIST (204/255).
-  image_files.write_image(tmp_path / 'mnist.png', digit)
-  image_files.write_image(tmp_path / 'paper.png', 1 - digit)
+  picture_files.write_image(tmp_path / 'mnist.png', digit)
+  picture_files.write_image(tmp_path / 'paper.png', 1 - digit)
   expected = np.round(digit * 255).reshape(784) / 255
   for name in ('mnist.png', 'paper.png'):
-    np.testing.assert_allclose(image_files.read_digit(tmp_path / name),
+    np.testing.assert_allclose(digit_files.read_digit(tmp_path / name),
                                expected, atol=1e-6)
   # Forcing the convention overrides the border.
   np.testing.assert_allclose(
-      image_files.read_digit(tmp_path / 'paper.png', invert=False),
+      digit_files.read_digit(tmp_path / 'paper.png', invert=False),
       1 - expected, atol=1e-6)
 
 
@@ -168,7 +169,7 @@ def test_dark_ink_on_light_paper_is_read_like_mnist(tmp_path):
 def test_samples_are_written_as_the_figures_draw_them_with_a_grid(tmp_path,
                                                                   shape):
   images = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
-  paths = image_files.write_samples(tmp_path, images)
+  paths = picture_files.write_samples(tmp_path, images)
   n = shape[0]
   assert [p.split('/')[-1] for p in paths] == (
       [f'sample_{i:03d}.png' for i in range(n)] + ['mean.png', 'grid.png'])

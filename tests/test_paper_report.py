@@ -216,11 +216,11 @@ def test_the_binary_writes_the_report_and_refuses_bad_flags(grid, tmp_path):
       'error: --root=')
   assert_one_line_error(
       run_module('experiments.paper_report', f'--root={root}', '--eq9_k=0'),
-      'error: --eq9_k=0')
+      'error: --eq9_k must be >= 1, got 0')
 
 
 def test_bad_settings_are_refused():
-  with pytest.raises(UserError, match='--label_samples=0'):
+  with pytest.raises(UserError, match='--label_samples must be >= 1, got 0'):
     paper_report.ReportSettings(label_samples=0)
   with pytest.raises(UserError, match='--storage_dtype'):
     paper_report.ReportSettings(storage_dtype='float16')

@@ -21,13 +21,13 @@ import numpy as np
 
 from jmvae_jax.data.celeba import ATTRIBUTE_NAMES
 from jmvae_jax.errors import UserError
+from jmvae_jax.report import picture_files
 from jmvae_jax.tasks.celeba import (config as celeba_config, face_files,
                                     generation as celeba_generation,
                                     models as celeba_models,
                                     train as celeba_train)
 from jmvae_jax.tasks.celeba.restore import CelebARun, load_celeba_run
-from jmvae_jax.tasks.mnist import image_files
-from jmvae_jax.tasks.mnist.bidirectional import checked_test_indices
+from jmvae_jax.training import settings
 
 _BY_LOWER_NAME = {name.lower(): name for name in ATTRIBUTE_NAMES}
 
@@ -182,7 +182,7 @@ def predict_test_faces(workdir: str, indices: Sequence[int], *,
   if data_dir:
     config = dataclasses.replace(config, data_dir=data_dir)
   test_images = celeba_config.load_data(config).test_images
-  chosen = checked_test_indices(indices, len(test_images), 'faces')
+  chosen = settings.checked_test_indices(indices, len(test_images), 'faces')
   faces = celeba_train.to_uint8(test_images[chosen])
   return _predict(run, [f'test face {i}' for i in indices], faces)
 
@@ -222,4 +222,4 @@ def write_faces(workdir: str, attributes: Mapping[str, float], *, num: int,
       num_samples=num)
   faces = np.asarray(celeba_generation.to_pixels(generated.samples[:, 0],
                                                  run.stats.pixels))
-  return image_files.write_samples(out, faces)
+  return picture_files.write_samples(out, faces)

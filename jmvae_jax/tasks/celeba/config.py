@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from typing import Any
 
 from jmvae_jax.data import celeba
-from jmvae_jax.errors import UserError
 from jmvae_jax.tasks.celeba import gan, models as celeba_models
+from jmvae_jax.training import settings
 
 MODEL_NAMES = celeba_models.MODEL_NAMES + tuple(gan.GAN_BASES)
 IMAGE_LOG_PROBS = ('channel_mean', 'sum')
@@ -85,31 +84,18 @@ class CelebAConfig:
   cache_dir: str = '~/.cache/jmvae_jax/celeba'
 
   def __post_init__(self):
-    problems = []
-    if self.model not in MODEL_NAMES:
-      problems.append(f'unknown --model={self.model!r}; choose one of '
-                      f'{", ".join(MODEL_NAMES)}')
-    if self.image_log_prob not in IMAGE_LOG_PROBS:
-      problems.append(f'unknown --image_log_prob={self.image_log_prob!r}; '
-                      f'choose one of {", ".join(IMAGE_LOG_PROBS)}')
-    for name in ('alpha', 'gan_gamma', 'gan_feature_weight'):
-      value = getattr(self, name)
-      if not (value >= 0 and math.isfinite(value)):
-        problems.append(f'--{name} must be a finite number >= 0, got {value}')
-    for name in ('epochs', 'batch_size', 'latent_dim', 'eval_k',
-                 'eval_prior_samples', 'eval_batch_size', 'eval_chunk_size'):
-      if getattr(self, name) < 1:
-        problems.append(f'--{name} must be >= 1, got {getattr(self, name)}')
-    if self.max_images is not None and self.max_images < 1:
-      problems.append(f'--max_images must be >= 1, got {self.max_images}')
-    if self.warmup_epochs < 0:
-      problems.append(f'--warmup_epochs must be >= 0, got {self.warmup_epochs}')
-    if not self.learning_rate > 0:
-      problems.append(f'--learning_rate must be > 0, got {self.learning_rate}')
+    problems = settings.choice_problems(self, 'model', MODEL_NAMES)
+    problems += settings.choice_problems(self, 'image_log_prob',
+                                         IMAGE_LOG_PROBS)
+    problems += settings.range_problems(
+        self, finite_nonnegative=('alpha', 'gan_gamma', 'gan_feature_weight'),
+        at_least_one=('epochs', 'batch_size', 'latent_dim', 'eval_k',
+                      'eval_prior_samples', 'eval_batch_size',
+                      'eval_chunk_size', 'max_images'),
+        at_least_zero=('warmup_epochs',), positive=('learning_rate',))
     if not 0 <= self.beta1 < 1:
       problems.append(f'--beta1 must be in [0, 1), got {self.beta1}')
-    if problems:
-      raise UserError('; '.join(problems))
+    settings.raise_problems(problems)
 
   def build_model(self) -> Any:
     """The model these settings describe: a CelebA model or a ``gan.GAN``."""

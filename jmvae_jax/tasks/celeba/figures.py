@@ -28,7 +28,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Sequence
 
 import jax
@@ -36,7 +35,7 @@ import numpy as np
 
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
-from jmvae_jax.report import plotting, run_report, summaries
+from jmvae_jax.report import plotting, run_figures
 from jmvae_jax.tasks.celeba import (config as celeba_config, face_files,
                                     generation as celeba_generation,
                                     models as celeba_models,
@@ -45,7 +44,6 @@ from jmvae_jax.tasks.celeba.bidirectional import (attribute_vector,
                                                   canonical_name)
 from jmvae_jax.tasks.celeba.restore import CelebARun, load_celeba_run
 from jmvae_jax.tasks.celeba.tables import CELEBA as CELEBA_TABLES
-from jmvae_jax.tasks.mnist import figures
 
 FIG4 = 'fig4_attribute_faces.png'
 FIG5 = 'fig5_bidirectional.png'
@@ -188,30 +186,15 @@ def write_celeba_figures(workdir: str, *, face_paths: Sequence[str] = (),
   for name in list(attributes) + [name for name, _ in changes]:
     canonical_name(name)
   run = load_celeba_run(workdir, data=data)
-  out = os.path.join(run.workdir, 'figures')
-  paths = {}
-
-  def done(name: str, path: str) -> None:
-    paths[name] = path
-    log(f'wrote {path}')
-
+  figures = run_figures.FigureLog(run.workdir, log)
   if isinstance(run.model, celeba_models.ConvJMVAE):
-    done(FIG4, attribute_faces_figure(
-        run, os.path.join(out, FIG4), attributes=attributes,
+    figures.done(FIG4, attribute_faces_figure(
+        run, figures.path(FIG4), attributes=attributes,
         num_samples=num_samples, key=jax.random.key(seed)))
     faces = _input_faces(run, face_paths, data, data_dir, num_faces)
-    done(FIG5, bidirectional_figure(run, faces, os.path.join(out, FIG5),
-                                    changes=changes))
+    figures.done(FIG5, bidirectional_figure(run, faces, figures.path(FIG5),
+                                            changes=changes))
   else:
-    log(f'skipped {FIG4} and {FIG5}: a {run.config.model} has no q(z|w) and '
-        'p(w|z)')
-  records = summaries.read_metrics(run.workdir)
-  if records:
-    done(figures.CURVES, figures.curves_figure(
-        records, os.path.join(out, figures.CURVES),
-        title=f'Training curves, {run.name} ({run.workdir})'))
-  else:
-    log(f'skipped {figures.CURVES}: {run.workdir} has no metrics.jsonl')
-  done('events', summaries.summarize_run(run.workdir, paths))
-  done('report', run_report.write_report(run.workdir, CELEBA_TABLES))
-  return paths
+    figures.skipped(f'{FIG4} and {FIG5}', f'a {run.config.model} has no '
+                    'q(z|w) and p(w|z)')
+  return figures.finish(run.name, CELEBA_TABLES)

@@ -19,8 +19,10 @@ import numpy as np
 from jmvae_jax import generation
 from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
-from jmvae_jax.tasks.mnist import image_files
+from jmvae_jax.report import picture_files
+from jmvae_jax.tasks.mnist import digit_files
 from jmvae_jax.tasks.mnist.restore import TrainedRun, load_run
+from jmvae_jax.training import settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +67,7 @@ def classify_files(workdir: str, paths: Sequence[str], *,
                    invert: bool | None = None) -> list[Prediction]:
   """Predicts the digit of each image file with WORKDIR's JMVAE.
 
-  Each image is read as in ``image_files.read_digit``; its label distribution is
+  Each image is read as in ``digit_files.read_digit``; its label distribution is
   softmax of p(w|z) at the mean of q(z|x) (``generation.predict_labels`` without
   a key): deterministic, and as accurate on the MNIST test set as averaging
   over draws of z (0.946 against 0.948 after three epochs of JMVAE-kl).
@@ -86,27 +88,8 @@ def classify_files(workdir: str, paths: Sequence[str], *,
   """
   if not paths:
     raise UserError('give at least one image file')
-  images = np.stack([image_files.read_digit(p, invert=invert) for p in paths])
+  images = np.stack([digit_files.read_digit(p, invert=invert) for p in paths])
   return _predict(load_run(workdir), paths, images)
-
-
-def checked_test_indices(indices: Sequence[int], num: int,
-                         what: str) -> np.ndarray:
-  """``indices`` (from --test_index) as an int array [N], each in 0..num-1.
-
-  Args:
-    indices: positions in a test set.
-    num: the size of the test set.
-    what: what it holds, for the message ('images', 'faces').
-
-  Raises:
-    UserError: an index is out of range.
-  """
-  bad = [i for i in indices if not 0 <= i < num]
-  if bad:
-    raise UserError(f'--test_index {bad} out of range: the test set has {num} '
-                    f'{what}, 0..{num - 1}')
-  return np.asarray(indices, dtype=np.int64)
 
 
 def classify_test_images(workdir: str, indices: Sequence[int], *,
@@ -137,7 +120,8 @@ def classify_test_images(workdir: str, indices: Sequence[int], *,
     data = mnist.load_mnist(
         os.path.expanduser(data_dir or run.config.data_dir),
         verify=run.config.verify_data)
-  chosen = checked_test_indices(indices, len(data.test_labels), 'images')
+  chosen = settings.checked_test_indices(indices, len(data.test_labels),
+                                         'images')
   names = [f'test image {i} (label {data.test_labels[i]})' for i in indices]
   return _predict(run, names, data.test_images[chosen])
 
@@ -149,7 +133,7 @@ def write_generated(workdir: str, label: int, *, num: int, out: str,
   Each image is the Bernoulli mean of p(x|z) for one draw z ~ q(z|w) (JMVAE;
   CVAE and CMMA draw from p(z|w)), written as black ink on white like the
   figures; ``mean.png`` is their average and ``grid.png`` all of them in one
-  picture (``image_files.write_samples``).
+  picture (``picture_files.write_samples``).
 
   Args:
     workdir: a trained run that generates from labels.
@@ -176,6 +160,6 @@ def write_generated(workdir: str, label: int, *, num: int, out: str,
   means = generation.generate_images(
       run.model, run.params, np.array([label], np.int32),
       key=jax.random.key(seed), num_samples=num).means
-  side = image_files.SIDE
-  return image_files.write_samples(
+  side = digit_files.SIDE
+  return picture_files.write_samples(
       out, np.asarray(means)[:, 0].reshape(num, side, side))

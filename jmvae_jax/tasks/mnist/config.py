@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from typing import Any
 
 from jmvae_jax import models
-from jmvae_jax.errors import UserError
+from jmvae_jax.training import settings
 
 # The paper's MNIST schedule (Sec. 4.2; N_t from a reproduction that matched Table 1).
 PAPER_EPOCHS = 500
@@ -110,34 +109,21 @@ class Config:
   verify_data: bool = True
 
   def __post_init__(self):
-    problems = []
-    if self.model not in models.MODEL_NAMES:
-      problems.append(f'unknown --model={self.model!r}; choose one of '
-                      f'{", ".join(models.MODEL_NAMES)}')
-    if not (self.alpha >= 0 and math.isfinite(self.alpha)):
-      problems.append(f'--alpha must be a finite number >= 0, got {self.alpha}')
-    for name in ('epochs', 'batch_size', 'latent_dim', 'hidden_width',
-                 'decoder_layers', 'train_examples', 'eval_k',
-                 'eval_prior_samples', 'eval_batch_size', 'eval_chunk_size',
-                 'curve_k', 'curve_examples'):
-      if getattr(self, name) < 1:
-        problems.append(f'--{name} must be >= 1, got {getattr(self, name)}')
-    for name in ('warmup_epochs', 'curve_every'):
-      if getattr(self, name) < 0:
-        problems.append(f'--{name} must be >= 0, got {getattr(self, name)}')
-    for name in ('learning_rate', 'adam_eps'):
-      if not getattr(self, name) > 0:
-        problems.append(f'--{name} must be > 0, got {getattr(self, name)}')
+    problems = settings.choice_problems(self, 'model', models.MODEL_NAMES)
+    problems += settings.range_problems(
+        self, finite_nonnegative=('alpha', 'grad_clip_norm'),
+        at_least_one=('epochs', 'batch_size', 'latent_dim', 'hidden_width',
+                      'decoder_layers', 'train_examples', 'eval_k',
+                      'eval_prior_samples', 'eval_batch_size',
+                      'eval_chunk_size', 'curve_k', 'curve_examples'),
+        at_least_zero=('warmup_epochs', 'curve_every'),
+        positive=('learning_rate', 'adam_eps'))
+    problems += settings.choice_problems(self, 'matmul_dtype',
+                                         ('float32', 'bfloat16'))
     if self.batch_size > self.train_examples:
       problems.append(f'--batch_size={self.batch_size} is larger than the '
                       f'training set (--train_examples={self.train_examples}): '
                       'an epoch would take no step; lower --batch_size')
-    if not (self.grad_clip_norm >= 0 and math.isfinite(self.grad_clip_norm)):
-      problems.append('--grad_clip_norm must be a finite number >= 0 (0: no '
-                      f'clipping), got {self.grad_clip_norm}')
-    if self.matmul_dtype not in ('float32', 'bfloat16'):
-      problems.append("--matmul_dtype must be 'float32' or 'bfloat16', got "
-                      f'{self.matmul_dtype!r}')
     names = self.modalities.split(',')
     if (names[:2] != ['image', 'label'] or len(set(names)) != len(names)
         or not set(names) <= set(models.MNIST_MODALITIES)):
@@ -147,8 +133,7 @@ class Config:
     elif len(names) > 2 and not self.model.startswith('jmvae'):
       problems.append(f'--model={self.model} models image and label only; '
                       '--modalities takes more for JMVAE')
-    if problems:
-      raise UserError('; '.join(problems))
+    settings.raise_problems(problems)
 
   def build_model(self, *, training: bool = True) -> models.JMVAE | models.VAE:
     """The model these settings describe: with config.matmul_dtype products

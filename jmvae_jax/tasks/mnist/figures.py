@@ -39,19 +39,17 @@ from sklearn.manifold import TSNE
 from jmvae_jax import generation
 from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
-from jmvae_jax.report import plotting, run_report, summaries
+from jmvae_jax.report import plotting, run_figures
 from jmvae_jax.tasks.mnist.restore import TrainedRun, load_run
 from jmvae_jax.tasks.mnist.tables import MNIST as MNIST_TABLES
 
 FIG3 = 'fig3_latents.png'
 FIG6 = 'fig6_reconstructions.png'
 FIG7 = 'fig7_generation.png'
-CURVES = 'training_curves.png'
 EMBEDDINGS = ('tsne', 'pca')
 _DIGITS = tuple(str(c) for c in range(mnist.NUM_CLASSES))
 _SIDE = 28  # MNIST images are 28 x 28.
 # Fields of metrics.jsonl that are not terms of the loss.
-_NOT_CURVES = ('epoch', 'seconds', 'images', 'images_per_second')
 
 
 def embed_2d(latents: np.ndarray, *, method: str, seed: int) -> np.ndarray:
@@ -154,24 +152,6 @@ def generation_figure(runs: Sequence[TrainedRun], path: str, *, key: jax.Array,
       'x ~ p(x|z), z ~ q(z|w)', row_labels=_DIGITS)
 
 
-def curves_figure(records: Sequence[dict[str, float]], path: str, *,
-                  title: str) -> str:
-  """Every loss term of metrics.jsonl (and the KL weight) against the epoch.
-
-  Args:
-    records: one per epoch, as ``summaries.read_metrics`` returns them; every
-      numeric field but the epoch and the timing fields gets a panel.
-    path: the PNG to write.
-    title: the figure's title.
-  """
-  names = sorted(name for name, value in records[0].items()
-                 if name not in _NOT_CURVES and summaries.is_number(value))
-  epochs = np.array([r['epoch'] for r in records])
-  return plotting.curves(
-      {name: (epochs, np.array([r[name] for r in records])) for name in names},
-      path, title=title)
-
-
 def _can_reconstruct(run: TrainedRun) -> bool:
   return hasattr(run.model, 'encode') and hasattr(run.model, 'encode_x')
 
@@ -219,36 +199,20 @@ def write_figures(workdir: str, *, compare: Sequence[str] = (),
     data = mnist.load_mnist(os.path.expanduser(data_dir or run.config.data_dir),
                             verify=run.config.verify_data)
   images, labels = data.test_images, data.test_labels
-  out = os.path.join(run.workdir, 'figures')
-  paths = {}
-
-  def done(name: str, path: str) -> None:
-    paths[name] = path
-    log(f'wrote {path}')
-
-  done(FIG3, latent_figure(runs, images[:num_points], labels[:num_points],
-                           os.path.join(out, FIG3), method=embedding,
-                           seed=seed))
+  figures = run_figures.FigureLog(run.workdir, log)
+  figures.done(FIG3, latent_figure(
+      runs, images[:num_points], labels[:num_points], figures.path(FIG3),
+      method=embedding, seed=seed))
   if _can_reconstruct(run):
-    done(FIG6, reconstruction_figure(run, images, labels,
-                                     os.path.join(out, FIG6),
-                                     per_class=per_class))
+    figures.done(FIG6, reconstruction_figure(
+        run, images, labels, figures.path(FIG6), per_class=per_class))
   else:
-    log(f'skipped {FIG6}: {run.name} has no q(z|x,w) and q(z|x) pair')
+    figures.skipped(FIG6, f'{run.name} has no q(z|x,w) and q(z|x) pair')
   generators = [r for r in runs if _can_generate(r)]
   if generators:
-    done(FIG7, generation_figure(generators, os.path.join(out, FIG7),
-                                 key=jax.random.key(seed),
-                                 num_samples=num_samples))
+    figures.done(FIG7, generation_figure(
+        generators, figures.path(FIG7), key=jax.random.key(seed),
+        num_samples=num_samples))
   else:
-    log(f'skipped {FIG7}: no run generates images from labels')
-  records = summaries.read_metrics(run.workdir)
-  if records:
-    done(CURVES, curves_figure(
-        records, os.path.join(out, CURVES),
-        title=f'Training curves, {run.name} ({run.workdir})'))
-  else:
-    log(f'skipped {CURVES}: {run.workdir} has no metrics.jsonl')
-  done('events', summaries.summarize_run(run.workdir, paths))
-  done('report', run_report.write_report(run.workdir, MNIST_TABLES))
-  return paths
+    figures.skipped(FIG7, 'no run generates images from labels')
+  return figures.finish(run.name, MNIST_TABLES)

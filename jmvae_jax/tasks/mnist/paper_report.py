@@ -39,6 +39,7 @@ from jmvae_jax.report import grid_curves, summaries, tables
 from jmvae_jax.tasks.mnist import (digit_classifier, eq9_readings, export,
                                    figures, label_coherence, release, restore)
 from jmvae_jax.tasks.mnist.tables import MNIST
+from jmvae_jax.training import settings
 from jmvae_jax.training.json_files import read_json_object
 from jmvae_jax.training.workdir import write_json_atomically
 
@@ -78,17 +79,13 @@ class ReportSettings:
   storage_dtype: str = 'auto'
 
   def __post_init__(self):
-    small = [f'--{name}={getattr(self, name)}' for name in (
-        'fig7_samples', 'label_samples', 'eq9_images', 'eq9_k',
-        'eq9_prior_samples') if getattr(self, name) < 1]
-    if small:
-      raise UserError(f'{", ".join(small)}: each must be >= 1')
-    if self.seed < 0:
-      raise UserError(f'--seed must be >= 0, got {self.seed}')
-    choices = release.STORAGE_DTYPES + ('auto',)
-    if self.storage_dtype not in choices:
-      raise UserError(f'--storage_dtype must be one of {choices}, got '
-                      f'{self.storage_dtype!r}')
+    settings.raise_problems(
+        settings.range_problems(
+            self, at_least_zero=('seed',),
+            at_least_one=('fig7_samples', 'label_samples', 'eq9_images',
+                          'eq9_k', 'eq9_prior_samples'))
+        + settings.choice_problems(self, 'storage_dtype',
+                                   release.STORAGE_DTYPES + ('auto',)))
 
 
 @dataclasses.dataclass(frozen=True)
