@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from jmvae_jax.report import tables
@@ -63,6 +64,19 @@ def test_tables_only_puts_every_paper_number_of_table_2_in_its_cell(tmp_path):
   assert budget['max_images'] is None and budget['seeds'] == [0]
   assert budget['image_log_prob'] == 'channel_mean'
   assert any(m.startswith('### Table 2 (right)') for m in logged)
+
+
+def test_runs_written_with_the_old_test_prefixed_names_still_tabulate(tmp_path):
+  # CelebA's results.json named the bounds test_<bound> before it shared
+  # MNIST's schema; such runs still fill their cells.
+  value = -float(np.random.default_rng().uniform(5000, 7000))
+  row = tables.select_rows(CELEBA, ['jmvae_gan'])[0]
+  run = pathlib.Path(tables.run_dir(str(tmp_path), row, 0))
+  run.mkdir(parents=True)
+  (run / 'results.json').write_text(json.dumps(
+      {'test_marginal_multiple': value, 'test_elbo': value - 1.0}))
+  found = tables.collect(str(tmp_path), [row], [0])['jmvae_gan']
+  assert found == {'marginal_multiple': [value], 'test_elbo': [value - 1.0]}
 
 
 def test_binary_reports_an_unknown_row_in_one_line(tmp_path):

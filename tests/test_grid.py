@@ -56,6 +56,7 @@ def _bound_rows(workdir):
           if line.startswith('| `')]
 
 
+@pytest.mark.slow  # A grid and three separate 3-epoch runs, each compiled.
 def test_members_end_where_their_separate_runs_end(tmp_path, data,
                                                    monkeypatch):
   # What TensorBoard shows of each member after each epoch is added.

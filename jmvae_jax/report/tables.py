@@ -184,6 +184,17 @@ def progress_line(done: int, total: int, elapsed: float) -> str:
           f'{format_duration(elapsed)}, ETA {format_duration(eta)}')
 
 
+# The importance-weighted bounds of results.json; CelebA runs written before
+# CelebA and MNIST shared one schema named them test_<bound>.
+_BOUNDS = ('marginal_multiple', 'marginal_single', 'conditional_multiple',
+           'conditional_single', 'joint')
+
+
+def _current_name(key: str) -> str:
+  legacy = key.removeprefix('test_')
+  return legacy if legacy in _BOUNDS else key
+
+
 def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
             ) -> dict[str, dict[str, list[float]]]:
   """{row name: {results key: [value per seed found]}} from the runs' results.json."""
@@ -198,7 +209,7 @@ def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
         results = json.load(f)
       for key, value in results.items():
         if isinstance(value, (int, float)):
-          values.setdefault(key, []).append(float(value))
+          values.setdefault(_current_name(key), []).append(float(value))
     found[row.name] = values
   return found
 
