@@ -187,6 +187,40 @@ def test_a_model_of_another_storage_dtype_is_exported_again(report, grid,
   assert json.loads(record_path.read_text())['storage_dtype'] == 'float32'
 
 
+def test_a_row_whose_run_is_gone_is_read_from_its_released_model(
+    report, grid, tmp_path):
+  # The machine that trained a row is gone, its release is committed: the
+  # report still shows the row, from the released model and its metrics.
+  out, _, _ = report
+  root, data, data_dir = grid
+  shutil.copytree(root, tmp_path / 'root', ignore=shutil.ignore_patterns(
+      'data'))
+  shutil.copytree(out, tmp_path / 'out')
+  release_dir = tmp_path / 'out' / 'models' / 'jmvae_kl_0.1_seed0'
+  assert (release_dir / 'metrics.jsonl').read_text() == (
+      root / 'jmvae_kl_0.1' / 'seed0' / 'metrics.jsonl').read_text()
+  shutil.rmtree(tmp_path / 'root' / 'jmvae_kl_0.1' / 'seed0' / 'checkpoints')
+  (tmp_path / 'out' / 'fig7_generation.png').unlink()
+  (tmp_path / 'out' / 'learning_curves.png').unlink()
+  lines = []
+  paths = paper_report.write_paper_report(
+      tmp_path / 'root', tmp_path / 'out', settings=SMALL, data=data,
+      data_dir=str(data_dir), classifier_config=CLASSIFIER, log=lines.append)
+  assert (f'JMVAE-kl, alpha=0.1: finished (1 epoch), read from its released '
+          f'model {release_dir}') in lines
+  assert f'models: {release_dir} is the released model; its run is gone' in (
+      lines)
+  assert os.path.isfile(paths['Fig. 7']) and os.path.isfile(
+      paths['learning curves'])
+  eq9 = json.loads((tmp_path / 'out' / 'eq9_readings.json').read_text())
+  results = json.loads((release_dir / 'results.json').read_text())
+  assert eq9['jmvae_kl_0.1']['tables'] == results['conditional_single']
+  accuracy = json.loads((tmp_path / 'out' / 'label_accuracy.json').read_text())
+  assert sorted(accuracy) == sorted(GENERATORS + ('classifier',))
+  picture = cv2.imread(paths['learning curves'], cv2.IMREAD_GRAYSCALE)
+  assert picture.shape == (280 + 60, 330 * 4)  # Its curve is still drawn.
+
+
 def test_read_curves_pairs_epochs_with_values(tmp_path):
   records = [{'epoch': 1, 'loss': 3.0},
              {'epoch': 2, 'curve_joint': -90.0, 'curve_marginal_multiple': -89},

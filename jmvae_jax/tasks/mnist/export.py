@@ -202,12 +202,15 @@ def export_run(workdir: str | os.PathLike, out_dir: str | os.PathLike, *,
   release.write_params(params_path, params, storage_dtype)
   write_json_atomically(os.path.join(out_dir, release.CONFIG_FILE),
                         config.to_json())
-  results = os.path.join(run.workdir, release.RESULTS_FILE)
-  out_results = os.path.join(out_dir, release.RESULTS_FILE)
-  if os.path.isfile(results):
-    shutil.copyfile(results, out_results)
-  elif os.path.isfile(out_results):  # An earlier export's, of another run.
-    os.remove(out_results)
+  # The run's results and per-epoch metrics (with its learning curves), so
+  # that they outlive the run directory.
+  for name in (release.RESULTS_FILE, release.METRICS_FILE):
+    source, copy = (os.path.join(run.workdir, name),
+                    os.path.join(out_dir, name))
+    if os.path.isfile(source):
+      shutil.copyfile(source, copy)
+    elif os.path.isfile(copy):  # An earlier export's, of another run.
+      os.remove(copy)
   record = {
       'format': release.FORMAT_VERSION,
       'source_workdir': run.workdir,

@@ -39,7 +39,8 @@ from jmvae_jax.report import grid_curves, summaries, tables
 from jmvae_jax.tasks.mnist import (digit_classifier, eq9_readings, export,
                                    figures, label_coherence, release, restore)
 from jmvae_jax.tasks.mnist.tables import MNIST
-from jmvae_jax.training import settings
+from jmvae_jax.training.settings import (choice_problems, raise_problems,
+                                        range_problems)
 from jmvae_jax.training.json_files import read_json_object
 from jmvae_jax.training.workdir import write_json_atomically
 
@@ -79,13 +80,13 @@ class ReportSettings:
   storage_dtype: str = 'auto'
 
   def __post_init__(self):
-    settings.raise_problems(
-        settings.range_problems(
+    raise_problems(
+        range_problems(
             self, at_least_zero=('seed',),
             at_least_one=('fig7_samples', 'label_samples', 'eq9_images',
                           'eq9_k', 'eq9_prior_samples'))
-        + settings.choice_problems(self, 'storage_dtype',
-                                   release.STORAGE_DTYPES + ('auto',)))
+        + choice_problems(self, 'storage_dtype',
+                          release.STORAGE_DTYPES + ('auto',)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,8 +95,13 @@ class GridRun:
 
   Attributes:
     row: the tables row.
-    workdir: ROOT/<row>/seed<N>.
-    state: 'missing' (no config.json), 'unfinished' or 'finished'.
+    workdir: ROOT/<row>/seed<N>, or for a released row the released model's
+      folder.
+    state: 'missing' (no config.json), 'unfinished', 'finished', or
+      'released': the run finished, was exported to OUT/models/, and its
+      checkpoints are gone (e.g. on another machine); the report then reads
+      the released model, and its learning curves from the release's
+      metrics.jsonl when it has one.
     epoch: epochs recorded in metrics.jsonl (0 if none).
     epochs: epochs the run is configured for (0 if missing).
   """
@@ -108,7 +114,7 @@ class GridRun:
 
   @property
   def finished(self) -> bool:
-    return self.state == 'finished'
+    return self.state in ('finished', 'released')
 
   def describe(self) -> str:
     if self.state == 'missing':
@@ -117,15 +123,30 @@ class GridRun:
       return (f'{self.row.label}: unfinished (epoch {self.epoch} of '
               f'{self.epochs})')
     plural = '' if self.epochs == 1 else 's'
+    if self.state == 'released':
+      return (f'{self.row.label}: finished ({self.epochs} epoch{plural}), '
+              f'read from its released model {self.workdir}')
     return f'{self.row.label}: finished ({self.epochs} epoch{plural})'
 
 
-def grid_runs(root: str, rows: Sequence[tables.Row], seed: int
-              ) -> list[GridRun]:
-  """The state of each row's run of seed ``seed`` under ``root``."""
+def released_model_dir(out_dir: str, row: tables.Row, seed: int) -> str:
+  """Where the report exports (d) the model of ``row``'s run of ``seed``."""
+  return os.path.join(out_dir, MODELS, f'{row.name}_seed{seed}')
+
+
+def grid_runs(root: str, rows: Sequence[tables.Row], seed: int,
+              out_dir: str | None = None) -> list[GridRun]:
+  """The state of each row's run of seed ``seed`` under ``root``; a row whose
+  run has no checkpoints but a released model in ``out_dir`` is 'released'."""
   found = []
   for row in rows:
     workdir = tables.run_dir(root, row, seed)
+    released = out_dir and released_model_dir(out_dir, row, seed)
+    if (released and release.is_released_model(released)
+        and not os.path.isdir(os.path.join(workdir, 'checkpoints'))):
+      epochs = int(release.read_release(released)['epoch'])
+      found.append(GridRun(row, released, 'released', epochs, epochs))
+      continue
     config = read_json_object(os.path.join(workdir, 'config.json'))
     if config is None:
       found.append(GridRun(row, workdir, 'missing', 0, 0))
@@ -258,8 +279,11 @@ def export_models(runs: Sequence[GridRun], out_dir: str, *,
   """
   written = []
   for run in runs:
-    target = os.path.join(out_dir, MODELS,
-                          f'{run.row.name}_seed{settings.seed}')
+    target = released_model_dir(out_dir, run.row, settings.seed)
+    if run.state == 'released':
+      log(f'models: {target} is the released model; its run is gone')
+      written.append(target)
+      continue
     if release.is_released_model(target):
       record = release.read_release(target)
       if (record.get('source_workdir') == os.path.abspath(run.workdir)
@@ -325,7 +349,7 @@ def write_paper_report(root: str | os.PathLike, out_dir: str | os.PathLike,
                     '`python -m experiments.tables`')
   out_dir = os.path.abspath(os.path.expanduser(os.fspath(out_dir)))
   os.makedirs(out_dir, exist_ok=True)
-  runs = grid_runs(root, rows, settings.seed)
+  runs = grid_runs(root, rows, settings.seed, out_dir)
   for run in runs:
     log(run.describe())
   paths: dict[str, Any] = {}

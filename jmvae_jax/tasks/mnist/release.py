@@ -11,6 +11,8 @@ A released model is a folder (written by ``jmvae_jax.tasks.mnist.export.export_r
                 size of params.npz) and the check bound: a test bound measured
                 at export, with exactly the settings it names
   results.json  the run's test results, when it had them
+  metrics.jsonl its per-epoch training metrics and learning-curve bounds,
+                when it had them (models exported after 2026-12-04)
 
 One call loads it:
 
@@ -47,6 +49,7 @@ CONFIG_FILE = 'config.json'
 PARAMS_FILE = 'params.npz'
 RELEASE_FILE = 'release.json'
 RESULTS_FILE = 'results.json'
+METRICS_FILE = 'metrics.jsonl'
 FORMAT_VERSION = 1
 STORAGE_DTYPES = ('float32', 'bfloat16')
 _EXPORT_AGAIN = 'export the model again'
