@@ -220,11 +220,13 @@ def test_bad_local_pickle_names_file_and_fix(tmp_path, breakage, message):
   assert f'{FETCH_COMMAND} --data_dir={tmp_path}' in str(error.value)
 
 
+# Named ids: a gzip header holds its creation time, which would make the ids
+# differ between pytest-xdist workers collecting a second apart.
 @pytest.mark.parametrize('content', [
     b'not gzip at all',
     gzip.compress(b'not a pickle'),
     pickle_gz_bytes(classic_splits(np.random.default_rng(4)))[:-50],
-])
+], ids=['not_gzip', 'gzip_not_pickle', 'truncated_pickle'])
 def test_unreadable_local_pickle_names_file_and_fix(tmp_path, content):
   path = tmp_path / 'mnist.pkl.gz'
   path.write_bytes(content)
