@@ -9,6 +9,7 @@ prove that check on a model exported here from a tiny run on real MNIST.
 import dataclasses
 import json
 import os
+import pathlib
 import shutil
 
 import jax
@@ -77,8 +78,12 @@ def test_export_keeps_the_parameters_and_the_bound(runs, blobs, tmp_path,
   for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(run.params),
                        strict=True):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-  assert sorted(os.listdir(out)) == ['config.json', 'params.npz',
-                                     'release.json', 'results.json']
+  assert sorted(os.listdir(out)) == ['config.json', 'metrics.jsonl',
+                                     'params.npz', 'release.json',
+                                     'results.json']
+  # The run's metrics (its learning curves) outlive the run directory.
+  assert (pathlib.Path(out) / 'metrics.jsonl').read_text() == (
+      runs / name / 'metrics.jsonl').read_text()
   record = release.read_release(out)
   assert record['check']['bound'] == {
       'jmvae_kl': 'marginal_multiple', 'vae': 'marginal_single',
