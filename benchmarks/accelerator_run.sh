@@ -5,9 +5,10 @@
 #      JMVAE-kl grids, float32 and bfloat16 products, and the projected hours
 #      of one seed of the paper grid;
 #   3. the paper-budget JMVAE-kl grid (alphas 0.01, 0.1, 1 x seeds 0-2 as one
-#      program) for at most TRAIN_SECONDS, with the chip's utilisation sampled
-#      every 2 s: its log gives the wall time per epoch (checkpoints included),
-#      and if it finishes, the tables.
+#      program, saved every CHECKPOINT_EVERY epochs) for at most TRAIN_SECONDS,
+#      with the chip's utilisation sampled every 2 s: its log gives the
+#      training time and the ETA (wall time) per epoch, and if it finishes,
+#      the tables.
 # float32 products run at full float32 precision (no TF32), as on the CPU.
 #
 #   OUT=/tmp/out DATA=~/.cache/jmvae_jax/mnist.pkl.gz TRAIN_SECONDS=240 \
@@ -34,6 +35,7 @@ fi
 start=$(date +%s)
 timeout "${TRAIN_SECONDS:-240}" $PY -m experiments.tables --paper --as_grids \
   --seeds=0,1,2 --rows=jmvae_kl_0.01,jmvae_kl_0.1,jmvae_kl_1 \
+  --checkpoint_every="${CHECKPOINT_EVERY:-25}" \
   --root=/tmp/paper_grid --out_dir="$OUT/paper_grid" ${EXTRA:-} \
   > "$OUT/paper_grid_log.txt" 2>&1
 echo "paper grid: exit $? after $(( $(date +%s) - start )) s" >> "$OUT/paper_grid_log.txt"

@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,8 +70,9 @@ def _metric_lines(workdir):
 # Divergence.
 
 
+@pytest.mark.parametrize('checkpoint_every, saved', [(1, [1, 2]), (2, [2])])
 def test_non_finite_epoch_stops_the_run_and_keeps_the_finite_checkpoints(
-    tmp_path):
+    tmp_path, checkpoint_every, saved):
   """A fake epoch turns NaN in epoch 3 at its 5th step."""
   config = dataclasses.replace(TINY, epochs=5)
   state = train.init_state(config.build_model(), config)
@@ -94,19 +96,82 @@ def test_non_finite_epoch_stops_the_run_and_keeps_the_finite_checkpoints(
     run_loop.train_epochs(
         state, epochs=5, train_epoch=epoch_fn, checkpoints=checkpoints,
         metrics_path=str(tmp_path / 'metrics.jsonl'), images_per_epoch=500,
-        main_process=True, logged_prefixes=('recon_',), log=_quiet)
+        main_process=True, logged_prefixes=('recon_',),
+        checkpoint_every=checkpoint_every, log=_quiet)
   checkpoints.close()
   message = str(error.value)
   assert '\n' not in message
   assert 'diverged in epoch 3' in message and 'step 24' in message
   assert 'loss, recon/image not finite' in message
   assert 'after epoch 2 stays the latest' in message
-  assert sorted(int(p) for p in os.listdir(tmp_path / 'checkpoints')) == [1, 2]
+  assert sorted(int(p) for p in os.listdir(tmp_path / 'checkpoints')) == saved
   restored = _state(config, tmp_path)
   assert int(restored.epoch) == 2
   assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(
       restored.params))
   assert [r['epoch'] for r in _metric_lines(tmp_path)] == [1, 2]
+
+
+def test_a_checkpoint_interval_resumes_to_the_same_bits(tmp_path, data):
+  # Saved after epochs 2, 4 and the last (5); a run that lost its last save
+  # trains epoch 5 again from epoch 4's and ends where the whole run ended.
+  config = dataclasses.replace(TINY, epochs=5, checkpoint_every=2)
+  saves = []
+  original = Checkpoints.save
+
+  def recording_save(self, state):
+    saves.append(int(state.epoch))
+    original(self, state)
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(Checkpoints, 'save', recording_save)
+    want = train_and_evaluate(config, str(tmp_path / 'whole'), data=data,
+                              log=_quiet)
+  assert saves == [2, 4, 5]
+  shutil.copytree(tmp_path / 'whole', tmp_path / 'cut')
+  shutil.rmtree(tmp_path / 'cut' / 'checkpoints' / '5')
+  (tmp_path / 'cut' / 'results.json').unlink()
+  lines = []
+  got = train_and_evaluate(config, str(tmp_path / 'cut'), data=data,
+                           log=lines.append)
+  assert 'resuming from the checkpoint after epoch 4' in lines
+  assert [line.split('  ')[0] for line in lines if line.startswith('epoch ')
+          ] == ['epoch 5/5']
+  _assert_same_params(_state(config, tmp_path / 'whole'),
+                      _state(config, tmp_path / 'cut'))
+  for name in ('marginal_multiple', 'joint', 'conditional_single'):
+    assert got[name] == want[name]
+  drop = ('seconds', 'images_per_second')
+  assert [{k: v for k, v in r.items() if k not in drop}
+          for r in _metric_lines(tmp_path / 'cut')] == [
+              {k: v for k, v in r.items() if k not in drop}
+              for r in _metric_lines(tmp_path / 'whole')]
+
+
+def test_the_eta_counts_the_time_between_epochs(tmp_path):
+  # Training takes no time here and the work after each epoch 1.5 s (as a
+  # large checkpoint does on an accelerator): the ETA is the wall time.
+  config = dataclasses.replace(TINY, epochs=4)
+  state = train.init_state(config.build_model(), config)
+
+  def epoch_fn(state):
+    return state.replace(epoch=state.epoch + 1), {
+        'loss': jnp.float32(1.0), train_lib.FIRST_NONFINITE_STEP: jnp.int32(-1)}
+
+  lines = []
+  checkpoints = Checkpoints(tmp_path / 'checkpoints', log=_quiet)
+  run_loop.train_epochs(
+      state, epochs=4, train_epoch=epoch_fn, checkpoints=checkpoints,
+      metrics_path=str(tmp_path / 'metrics.jsonl'), images_per_epoch=500,
+      main_process=True, logged_prefixes=(), checkpoint_every=10,
+      on_epoch=lambda _: time.sleep(1.5), log=lines.append)
+  checkpoints.close()
+  etas = [int(line.split('ETA ')[1].rstrip('s')) for line in lines]
+  # 3, 2, 1 and 0 epochs left at 1.5 s of wall time each (the training time
+  # would give 0s throughout); a loaded machine may add some.
+  for eta, left in zip(etas, (3, 2, 1, 0)):
+    assert 1.5 * left - 0.5 <= eta <= 2.0 * left + 0.5, etas
+  assert all(float(line.split('s (')[0].split()[-1]) < 1.0 for line in lines)
 
 
 def test_huge_learning_rate_fails_cleanly_with_strict_json(tmp_path, data):

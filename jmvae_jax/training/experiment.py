@@ -113,7 +113,7 @@ def train_and_evaluate(task: Task, config: Any, workdir: str, *,
   Args:
     task: the data set.
     config: the run's settings; every config has model, alpha, seed, epochs,
-      batch_size, eval_batch_size and eval_k.
+      batch_size, eval_batch_size, eval_k and checkpoint_every.
     workdir: the run's directory (see the module docstring).
     data: the data to use; by default ``task.load_data(config)``.
     log: receives progress lines (on process 0; the others log nothing).
@@ -166,7 +166,8 @@ def _train_and_evaluate(task: Task, config: Any, workdir: str, data: Any,
         checkpoints=checkpoints,
         metrics_path=os.path.join(workdir, 'metrics.jsonl'),
         images_per_epoch=parts.images_per_epoch, main_process=main_process,
-        logged_prefixes=task.logged_prefixes, after_epoch=parts.after_epoch,
+        logged_prefixes=task.logged_prefixes,
+        checkpoint_every=config.checkpoint_every, after_epoch=parts.after_epoch,
         on_epoch=scalars.add_epochs, log=log)
   finally:
     checkpoints.close()

@@ -10,8 +10,15 @@ log line anyway), and:
   of the last ``BLOWUP_WINDOW`` epochs, and at least ``BLOWUP_MIN_NATS`` more)
   is logged as a warning and recorded in the epoch's ``warning`` field, so a
   transient blow-up that training recovers from is not silent;
-* the record is appended to metrics.jsonl (process 0) and the state
-  checkpointed.
+* the record is appended to metrics.jsonl (process 0), and the state is
+  checkpointed every ``checkpoint_every`` epochs and after the last one. A run
+  killed between checkpoints resumes from the last one and trains the epochs
+  after it again, to the same bits (each epoch's draws depend only on the seed
+  and the epoch); their metrics lines are cut and rewritten.
+
+The log line's ETA is the wall time per epoch of this process (checkpoints,
+metrics and learning curves included, the compiling first epoch left out once
+there are others) times the epochs left.
 """
 
 from __future__ import annotations
@@ -59,25 +66,26 @@ def blowup_warnings(record: dict[str, Any],
   return warnings
 
 
-def epoch_line(record: dict[str, Any], *, epochs: int, remaining_epochs: int,
+def epoch_line(record: dict[str, Any], *, epochs: int, eta_seconds: float,
                prefixes: tuple[str, ...]) -> str:
-  """The log line of an epoch: loss, the terms named by ``prefixes``, speed, ETA."""
+  """The log line of an epoch: loss, the terms named by ``prefixes``, the
+  epoch's training time and speed, and the ETA of the run."""
   terms = '  '.join(f'{name} {record[name]:.2f}' for name in sorted(record)
                     if name.startswith(prefixes) and name != 'kl_weight')
-  seconds = record['seconds']
   return (f'epoch {record["epoch"]}/{epochs}  loss {record["loss"]:.2f}  '
-          f'{terms}  {seconds:.1f}s ({record["images_per_second"]:.0f} img/s)'
-          f'  ETA {format_duration(seconds * remaining_epochs)}')
+          f'{terms}  {record["seconds"]:.1f}s '
+          f'({record["images_per_second"]:.0f} img/s)'
+          f'  ETA {format_duration(eta_seconds)}')
 
 
 def _divergence_message(epoch: int, record: dict[str, Any],
-                        first_bad_step: int, last_good: int) -> str:
+                        first_bad_step: int, last_saved: int) -> str:
   bad = sorted(name for name, value in record.items()
                if isinstance(value, float) and not math.isfinite(value))
   return (f'training diverged in epoch {epoch} (first at optimizer step '
           f'{first_bad_step}): {", ".join(bad) or "a step metric"} not finite; '
           f'nothing of epoch {epoch} was saved, the checkpoint after epoch '
-          f'{last_good} stays the latest; train with a lower --learning_rate '
+          f'{last_saved} stays the latest; train with a lower --learning_rate '
           'or a --grad_clip_norm in a new --workdir')
 
 
@@ -101,7 +109,7 @@ def train_epochs(state: Any, *, epochs: int,
                  train_epoch: Callable[[Any], tuple[Any, dict[str, Any]]],
                  checkpoints: Checkpoints, metrics_path: str | Sequence[str],
                  images_per_epoch: int, main_process: bool,
-                 logged_prefixes: tuple[str, ...],
+                 logged_prefixes: tuple[str, ...], checkpoint_every: int = 1,
                  after_epoch: Callable[[Any, int], Any] | None = None,
                  member_names: Sequence[str] | None = None,
                  on_epoch: Callable[[list[dict[str, Any]]], None] | None = None,
@@ -114,7 +122,7 @@ def train_epochs(state: Any, *, epochs: int,
     train_epoch: state -> (state, metrics), one jitted epoch
       (``jmvae_jax.training.train.scan_epoch`` inside), metrics including
       FIRST_NONFINITE_STEP.
-    checkpoints: where each epoch's state is saved.
+    checkpoints: where the state is saved.
     metrics_path: the run's metrics.jsonl (repaired and cut to the state's
       epoch first; see ``workdir.read_metrics``); for a grid of models
       (``member_names`` given), one path per member.
@@ -122,6 +130,8 @@ def train_epochs(state: Any, *, epochs: int,
       fields.
     main_process: only it writes metrics.jsonl.
     logged_prefixes: the metrics shown in the epoch's log line.
+    checkpoint_every: save the state after every this many epochs (counted
+      from 0) and after the last; 1 saves every epoch.
     after_epoch: (state, epoch) -> extra fields of the epoch's record (a dict),
       or for a grid a list of dicts, one per member; e.g. learning-curve bounds.
     member_names: for a grid (metrics with a leading member axis), each
@@ -139,19 +149,21 @@ def train_epochs(state: Any, *, epochs: int,
   names = [''] if member_names is None else [f'{n}: ' for n in member_names]
   histories = [read_metrics(path, up_to_epoch=epoch_of(state), log=log)
                if main_process else [] for path in paths]
+  last_saved = epoch_of(state)
+  walls = []  # Wall seconds of each epoch this process trained.
+  wall_start = time.perf_counter()
   while epoch_of(state) < epochs:
-    last_good = epoch_of(state)
+    epoch = epoch_of(state) + 1
     start = time.perf_counter()
     state, metrics = train_epoch(state)
     records = _member_records(metrics, None if member_names is None
                               else len(paths))  # One host sync per epoch.
-    epoch = last_good + 1
     seconds = time.perf_counter() - start
     for name, record in zip(names, records):
       first_bad_step = int(record.pop(FIRST_NONFINITE_STEP))
       if first_bad_step >= 0 or not all(map(math.isfinite, record.values())):
         raise UserError(name + _divergence_message(epoch, record,
-                                                   first_bad_step, last_good))
+                                                   first_bad_step, last_saved))
     extras = after_epoch(state, epoch) if after_epoch is not None else {}
     extras = [extras] if isinstance(extras, dict) else extras
     for name, record, extra, path, history in zip(names, records, extras,
@@ -165,12 +177,17 @@ def train_epochs(state: Any, *, epochs: int,
         with open(path, 'a') as f:
           f.write(json.dumps(record, sort_keys=True) + '\n')
       history.append(record)
-    checkpoints.save(state)
+    if epoch % checkpoint_every == 0 or epoch == epochs:
+      checkpoints.save(state)
+      last_saved = epoch
     if main_process and on_epoch is not None:
       on_epoch(records)
+    walls.append(time.perf_counter() - wall_start)
+    wall_start = time.perf_counter()
+    typical = walls[1:] or walls  # The first epoch compiles.
+    eta = sum(typical) / len(typical) * (epochs - epoch)
     for name, record in zip(names, records):
-      log(name + epoch_line(record, epochs=epochs,
-                            remaining_epochs=epochs - epoch,
+      log(name + epoch_line(record, epochs=epochs, eta_seconds=eta,
                             prefixes=logged_prefixes))
       if 'warning' in record:
         log(f'warning: {name}epoch {epoch}: {record["warning"]}')

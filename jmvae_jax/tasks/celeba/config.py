@@ -56,6 +56,10 @@ class CelebAConfig:
     eval_prior_samples: prior samples for log p(w) in the conditional bounds.
     eval_batch_size: test examples per evaluation batch.
     eval_chunk_size: importance samples processed at once.
+    checkpoint_every: save the whole train state every this many epochs and
+      after the last (1: every epoch). A killed run resumes from the last
+      save and trains the epochs after it again, to the same result; raise it
+      on an accelerator, where saving can take longer than an epoch.
     max_images: use only the first this many images of the source (all when
       not given), for quick runs.
     data_dir: CelebA in its own layout (see ``jmvae_jax.data.celeba``).
@@ -79,6 +83,7 @@ class CelebAConfig:
   eval_prior_samples: int = 5000
   eval_batch_size: int = 100
   eval_chunk_size: int = 10
+  checkpoint_every: int = 1
   max_images: int | None = None
   data_dir: str = '~/data/celeba'
   cache_dir: str = '~/.cache/jmvae_jax/celeba'
@@ -91,7 +96,8 @@ class CelebAConfig:
         self, finite_nonnegative=('alpha', 'gan_gamma', 'gan_feature_weight'),
         at_least_one=('epochs', 'batch_size', 'latent_dim', 'eval_k',
                       'eval_prior_samples', 'eval_batch_size',
-                      'eval_chunk_size', 'max_images'),
+                      'eval_chunk_size', 'max_images',
+                      'checkpoint_every'),
         at_least_zero=('warmup_epochs',), positive=('learning_rate',))
     if not 0 <= self.beta1 < 1:
       problems.append(f'--beta1 must be in [0, 1), got {self.beta1}')

@@ -77,6 +77,10 @@ class Config:
       in metrics.jsonl; 0 never.
     curve_k: importance samples of the learning-curve bounds.
     curve_examples: the first this many test images give the curve bounds.
+    checkpoint_every: save the whole train state every this many epochs and
+      after the last (1: every epoch). A killed run resumes from the last
+      save and trains the epochs after it again, to the same result; raise it
+      on an accelerator, where saving can take longer than an epoch.
     data_dir: where MNIST is looked for and cached.
     verify_data: check the standard MNIST files in data_dir against their
       known SHA-256 (turn off for your own variant of those files).
@@ -105,6 +109,7 @@ class Config:
   curve_every: int = 0
   curve_k: int = 100
   curve_examples: int = 1000
+  checkpoint_every: int = 1
   data_dir: str = '~/.cache/jmvae_jax'
   verify_data: bool = True
 
@@ -115,7 +120,8 @@ class Config:
         at_least_one=('epochs', 'batch_size', 'latent_dim', 'hidden_width',
                       'decoder_layers', 'train_examples', 'eval_k',
                       'eval_prior_samples', 'eval_batch_size',
-                      'eval_chunk_size', 'curve_k', 'curve_examples'),
+                      'eval_chunk_size', 'curve_k', 'curve_examples',
+                      'checkpoint_every'),
         at_least_zero=('warmup_epochs', 'curve_every'),
         positive=('learning_rate', 'adam_eps'))
     problems += settings.choice_problems(self, 'matmul_dtype',

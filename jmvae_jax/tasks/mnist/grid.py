@@ -199,6 +199,7 @@ def _train_grid(configs: list[Config], member_dirs: list[str], grid_dir: str,
                           * config.batch_size),
         main_process=main_process,
         logged_prefixes=('recon', 'kl_prior', 'curve_marginal', 'curve_joint'),
+        checkpoint_every=config.checkpoint_every,
         after_epoch=learning_curves, member_names=names, on_epoch=add_epoch,
         log=log)
   finally:
