@@ -63,6 +63,7 @@ def test_tables_only_puts_every_paper_number_of_table_2_in_its_cell(tmp_path):
   budget = json.loads((tmp_path / 'out' / 'budget.json').read_text())
   assert budget['max_images'] is None and budget['seeds'] == [0]
   assert budget['image_log_prob'] == 'channel_mean'
+  assert 'wall_seconds' not in budget  # Nothing was trained.
   assert any(m.startswith('### Table 2 (right)') for m in logged)
 
 

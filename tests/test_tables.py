@@ -108,6 +108,9 @@ def test_grid_reports_progress_and_where_it_wrote_the_tables(tmp_path):
       f'wrote the tables (Markdown and CSV) and the budget into {out_dir}:')
   assert messages[-len(written):] == [f'  {path}' for path in written]
   assert all(os.path.isfile(path) for path in written)
+  # This call trained: its wall time is in the budget.
+  budget = json.loads((out_dir / 'budget.json').read_text())
+  assert 0 < budget['wall_seconds'] < 3600
 
 
 @pytest.mark.slow  # 6 tiny runs and 2 grids: about 3 minutes.
