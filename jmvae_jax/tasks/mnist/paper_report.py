@@ -39,9 +39,9 @@ from jmvae_jax.report import grid_curves, summaries, tables
 from jmvae_jax.tasks.mnist import (digit_classifier, eq9_readings, export,
                                    figures, label_coherence, release, restore)
 from jmvae_jax.tasks.mnist.tables import MNIST
+from jmvae_jax.training.json_files import read_json_object
 from jmvae_jax.training.settings import (choice_problems, raise_problems,
                                         range_problems)
-from jmvae_jax.training.json_files import read_json_object
 from jmvae_jax.training.workdir import write_json_atomically
 
 CURVES = 'learning_curves.png'
