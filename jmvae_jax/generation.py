@@ -1,179 +1,204 @@
-"""Bi-directional inference with a trained model: image -> label, label -> image.
+"""Cross-modal generation with a trained model: any observed modalities -> any other.
 
-JMVAE models the joint p(x, w) through one latent z (Suzuki et al. 2016, Sec. 3),
-so either modality is generated from the other by going through z: encode what
-is given with its encoder, decode the other modality from z. JMVAE-kl learns
-the single encoders q(z|x) and q(z|w) for this (Eq. 4); JMVAE-zero feeds the
-missing modality to q(z|x,w) as zeros (Sec. 3.2).
+JMVAE models the joint distribution of its modalities through one latent z
+(Suzuki et al. 2016, Sec. 3), so a modality is generated from others by going
+through z: encode what is given, decode the target from z. JMVAE-kl learns the
+single encoders (q(z|x), q(z|w); Eq. 4) for this, JMVAE-zero feeds the missing
+modalities to the joint encoder as zeros (Sec. 3.2); which encoder serves a
+given subset is the model's ``encode_subset``. Models of x given w (CVAE, CMMA)
+draw z from their conditional prior p(z|w) and decode x from p(x|z,w).
 
-Every function is pure and jitted (the model and sample counts are static);
-images are [B, x_dim] with values in [0, 1], labels one-hot [B, w_dim] or class
-indices [B]. The image decoder is assumed to output Bernoulli logits, as the
-MNIST models do.
+The same functions serve every data set: MNIST images <-> labels (Figs. 6-7),
+CelebA faces <-> attributes (Figs. 4-5), any modalities of a keyed model
+(``models.DecodingModel``, or a model written with the x/w methods and a
+``modalities`` tuple). Observations are passed as a mapping {modality name:
+[B, ...]} in the form the model takes them (binary or grey images, one-hot
+labels, standardized faces); what comes back of the target is its decoder's
+output through ``Modality.readout``: Bernoulli means, class probabilities,
+P(attribute present), Gaussian means.
+
+Every function is pure and jitted; the model, the target's name and the sample
+counts are static.
 
 References:
   Suzuki, Nakayama & Matsuo, "Joint Multimodal Learning with Deep Generative
-  Models", 2016 (arXiv 1611.01891): Sec. 3.2; Figs. 3, 6 and 7.
+  Models", 2016 (arXiv 1611.01891): Sec. 3.2; Figs. 3-7.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Collection, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jmvae_jax import distributions
+from jmvae_jax import distributions, models
+from jmvae_jax.distributions import DiagGaussian
+
+Given = Mapping[str, ArrayLike]
 
 
-class GeneratedImages(NamedTuple):
-  """Images decoded from latent draws.
+class Generated(NamedTuple):
+  """The target modality decoded from the latent distribution given the inputs.
 
   Attributes:
-    means: Bernoulli means sigmoid(decoder(z)), [S, B, x_dim] in [0, 1].
-    samples: one binary draw x ~ p(x|z) per mean, [S, B, x_dim].
+    average: the readout at the distribution's mean, [B, ...]: the "average
+      face" of Fig. 4.
+    samples: the readout at S draws of z, [S, B, ...] (Figs. 4 and 7).
   """
 
-  means: jax.Array
+  average: jax.Array
   samples: jax.Array
 
 
-class Reconstructions(NamedTuple):
-  """Bernoulli means of p(x|z) for z from each encoder, [B, x_dim] each.
+def _as_float(given: Given) -> dict[str, jax.Array]:
+  return {name: jnp.asarray(value, jnp.float32) for name, value in given.items()}
 
-  Attributes:
-    multiple: z from the joint encoder q(z|x,w).
-    single: z from the image-only encoder q(z|x).
+
+def _conditional_names(model: Any) -> tuple[str, str] | None:
+  """(x, w) of a model of x given w (CVAE, CMMA), else None."""
+  if not isinstance(model, models.ConditionalModel):
+    return None
+  x_name, w_name = models.names_of(model)[:2]
+  return x_name, w_name
+
+
+def can_decode(model: Any, given: Collection[str], target: str) -> bool:
+  """Whether ``model`` has the encoder of ``given`` and the decoder of ``target``.
+
+  A keyed model with decoders: any non-empty subset of its modalities, any
+  target among them (a VAE: its one modality to itself). A model of x given w
+  (CVAE, CMMA): x from w (its conditional prior) or from x and w.
   """
-
-  multiple: jax.Array
-  single: jax.Array
-
-
-def _one_hot(model: Any, labels: ArrayLike) -> jax.Array:
-  """Class indices [B] -> one-hot [B, w_dim]; one-hot [B, w_dim] passes through."""
-  labels = jnp.asarray(labels)
-  if jnp.issubdtype(labels.dtype, jnp.integer):
-    return jax.nn.one_hot(labels, model.w.dim, dtype=jnp.float32)
-  return labels.astype(jnp.float32)
+  names = models.names_of(model)
+  given = set(given)
+  pair = _conditional_names(model)
+  if pair is not None:
+    return target == pair[0] and given in ({pair[1]}, set(pair))
+  return (bool(given) and given <= set(names) and target in names
+          and isinstance(models.as_multimodal(model), models.DecodingModel))
 
 
-def _latent(q: distributions.DiagGaussian, key: jax.Array | None) -> jax.Array:
-  """q's mean when ``key`` is None, else one draw from q: fields [..., D] -> [..., D]."""
-  return q.mean if key is None else distributions.sample_gaussian(key, q)
+def _posterior(model: Any, params: Any, given: dict[str, jax.Array]
+               ) -> DiagGaussian:
+  """q(z | given): the keyed encoder, or q(z|x,w) of a model of x given w."""
+  pair = _conditional_names(model)
+  if pair is None:
+    return models.as_multimodal(model).encode_subset(params, given)
+  if set(given) != set(pair):
+    raise ValueError(f'a {type(model).__name__} encodes {pair} together, got '
+                     f'{sorted(given)}')
+  return model.encode(params, given[pair[0]], given[pair[1]])
 
 
-@functools.partial(jax.jit, static_argnames='model')
-def latent_means(model: Any, params: Any, images: ArrayLike,
-                 labels: ArrayLike) -> jax.Array:
-  """The representation of Fig. 3: the mean of the model's richest encoder.
-
-  q(z|x,w) for models with a joint encoder (JMVAE, CVAE, CMMA: the joint
-  representation that Fig. 3 shows to separate the digits for JMVAE and not for
-  CVAE), else q(z|x) (VAE).
-
-  Args:
-    model: a model of ``jmvae_jax.models``.
-    params: its parameters.
-    images: [B, x_dim].
-    labels: [B] class indices or [B, w_dim] one-hot (ignored by a VAE).
-
-  Returns:
-    [B, latent_dim].
-  """
-  images = jnp.asarray(images, jnp.float32)
-  if hasattr(model, 'encode'):
-    return model.encode(params, images, _one_hot(model, labels)).mean
-  return model.encode_x(params, images).mean
-
-
-@functools.partial(jax.jit, static_argnames=('model', 'num_samples'))
-def predict_labels(model: Any, params: Any, images: ArrayLike, *,
-                   key: jax.Array | None, num_samples: int = 10) -> jax.Array:
-  """Image -> label: p(w|x) = E_q(z|x)[p(w|z)] (JMVAE; Sec. 3.2, x to w).
-
-  With ``key`` None, z is the mean of q(z|x) and the result is softmax of the
-  label decoder at that point (deterministic). With a key, the softmax of
-  p(w|z) is averaged over ``num_samples`` draws z ~ q(z|x): a Monte Carlo
-  estimate of the predictive distribution, which also counts the encoder's
-  uncertainty. For JMVAE-zero q(z|x) is q(z|x, w=0).
-
-  Args:
-    model: a JMVAE (it needs ``encode_x`` and ``decode_w``).
-    params: its parameters.
-    images: [B, x_dim] in [0, 1]; the encoders were trained on binarized images,
-      and grey levels are taken as their expectation.
-    key: typed PRNG key for the draws, or None for the mean.
-    num_samples: draws of z per image when ``key`` is given.
-
-  Returns:
-    Label probabilities [B, w_dim], each row summing to 1.
-  """
-  q = model.encode_x(params, jnp.asarray(images, jnp.float32))
-  if key is None:
-    return jax.nn.softmax(model.decode_w(params, q.mean), axis=-1)
-  z = distributions.sample_gaussian(key, q, (num_samples,))
-  return jnp.mean(jax.nn.softmax(model.decode_w(params, z), axis=-1), axis=0)
-
-
-@functools.partial(jax.jit, static_argnames=('model', 'num_samples'))
-def generate_images(model: Any, params: Any, labels: ArrayLike, *,
-                    key: jax.Array, num_samples: int) -> GeneratedImages:
-  """Label -> image: z ~ q(z|w), x ~ p(x|z) (JMVAE; Fig. 7).
-
-  For JMVAE-zero q(z|w) is q(z|x=0, w), which Fig. 7 shows to fail. Models of x
-  given w (CVAE, CMMA) draw z from their conditional prior p(z|w) and x from
-  p(x|z,w) instead.
-
-  Args:
-    model: a JMVAE or ``models.ConditionalVAE``.
-    params: its parameters.
-    labels: [B] class indices or [B, w_dim] one-hot.
-    key: typed PRNG key.
-    num_samples: images S per label.
-
-  Returns:
-    Means and binary samples, [S, B, x_dim] each.
-  """
-  w = _one_hot(model, labels)
-  z_key, x_key = jax.random.split(key)
-  if hasattr(model, 'conditional_prior'):
-    q = model.conditional_prior(params, w)
-    z = distributions.sample_gaussian(z_key, q, (num_samples,))
-    w_per_draw = jnp.broadcast_to(w, z.shape[:-1] + w.shape[-1:])
-    logits = model.decode_x(params, z, w_per_draw)
+def _readout(model: Any, params: Any, target: str, z: jax.Array,
+             given: dict[str, jax.Array]) -> jax.Array:
+  """The target's decoder at z, through its readout: [..., D] -> [..., dim]."""
+  pair = _conditional_names(model)
+  if pair is None:
+    output = models.as_multimodal(model).decode(params, target, z)
+  elif target == pair[0]:
+    w = jnp.broadcast_to(given[pair[1]], z.shape[:-1] + given[pair[1]].shape[-1:])
+    output = model.decode_x(params, z, w)
   else:
-    z = distributions.sample_gaussian(z_key, model.encode_w(params, w),
-                                      (num_samples,))
-    logits = model.decode_x(params, z)
-  means = jax.nn.sigmoid(logits)
-  samples = jax.random.bernoulli(x_key, means).astype(means.dtype)
-  return GeneratedImages(means=means, samples=samples)
+    raise ValueError(f'a {type(model).__name__} decodes only {pair[0]!r}, '
+                     f'not {target!r}')
+  return models.modality_of(model, target).readout(output)
 
 
 @functools.partial(jax.jit, static_argnames='model')
-def reconstruct(model: Any, params: Any, images: ArrayLike, labels: ArrayLike,
-                *, key: jax.Array | None = None) -> Reconstructions:
-  """x -> z -> x through the multiple and the single encoder (JMVAE; Fig. 6).
+def latent_means(model: Any, params: Any, given: Given) -> jax.Array:
+  """The mean of q(z | given): [B, latent_dim] (Fig. 3's representation).
+
+  Fig. 3 shows the joint representation q(z|x,w) of JMVAE, CVAE and CMMA:
+  give every modality of the model for it (a VAE takes its one modality).
+  """
+  return _posterior(model, params, _as_float(given)).mean
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'target', 'num_samples'))
+def predict(model: Any, params: Any, given: Given, target: str, *,
+            key: jax.Array | None, num_samples: int = 10) -> jax.Array:
+  """E over q(z|given) of the target's readout: x -> w of Sec. 3.2 (Fig. 5).
+
+  With ``key`` None, the readout at the mean of q(z|given) (deterministic).
+  With a key, the readout averaged over ``num_samples`` draws z ~ q(z|given):
+  a Monte Carlo estimate of the predictive distribution p(target|given) =
+  E_q[p(target|z)], which also counts the encoder's uncertainty. For labels
+  the result is a distribution over classes.
 
   Args:
-    model: a JMVAE.
-    params: its parameters.
-    images: [B, x_dim] in [0, 1].
-    labels: [B] class indices or [B, w_dim] one-hot, for q(z|x,w).
-    key: typed PRNG key to draw z from each encoder, or None to decode the
-      encoders' means.
+    model: a keyed model with decoders (JMVAE, the CelebA ConvJMVAE, ...).
+    params: its parameters (CelebA: the evaluation-mode variables).
+    given: {modality name: [B, ...]} the observed modalities.
+    target: the name of the modality to predict.
+    key: typed PRNG key for the draws, or None for the mean.
+    num_samples: draws of z per example when ``key`` is given.
 
   Returns:
-    The Bernoulli means of p(x|z), [B, x_dim] for each encoder.
+    [B, ...] the target's readout.
   """
-  x = jnp.asarray(images, jnp.float32)
-  w = _one_hot(model, labels)
-  keys = (None, None) if key is None else tuple(jax.random.split(key))
-  z_multiple = _latent(model.encode(params, x, w), keys[0])
-  z_single = _latent(model.encode_x(params, x), keys[1])
-  return Reconstructions(
-      multiple=jax.nn.sigmoid(model.decode_x(params, z_multiple)),
-      single=jax.nn.sigmoid(model.decode_x(params, z_single)))
+  given = _as_float(given)
+  q = _posterior(model, params, given)
+  if key is None:
+    return _readout(model, params, target, q.mean, given)
+  z = distributions.sample_gaussian(key, q, (num_samples,))
+  return jnp.mean(_readout(model, params, target, z, given), axis=0)
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'target', 'num_samples'))
+def generate(model: Any, params: Any, given: Given, target: str, *,
+             key: jax.Array, num_samples: int) -> Generated:
+  """w -> x of Sec. 3.2: the target decoded at z ~ q(z|given) (Figs. 4 and 7).
+
+  For JMVAE-zero q(z|w) is q(z|x=0, w), which Fig. 7 shows to fail. Models of
+  x given w (CVAE, CMMA) draw z from their conditional prior p(z|w) and decode
+  p(x|z,w).
+
+  Args:
+    model: a keyed model with decoders, or a model of x given w.
+    params: its parameters.
+    given: {modality name: [B, ...]}.
+    target: the name of the modality to generate.
+    key: typed PRNG key of the draws.
+    num_samples: draws S per example.
+
+  Returns:
+    The target's readout at the mean [B, ...] and at S draws [S, B, ...].
+  """
+  given = _as_float(given)
+  pair = _conditional_names(model)
+  if pair is None:
+    q = _posterior(model, params, given)
+  else:
+    q = model.conditional_prior(params, given[pair[1]])
+  z = distributions.sample_gaussian(key, q, (num_samples,))
+  return Generated(average=_readout(model, params, target, q.mean, given),
+                   samples=_readout(model, params, target, z, given))
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'target'))
+def reconstruct(model: Any, params: Any, given: Given, target: str, *,
+                key: jax.Array | None = None) -> jax.Array:
+  """given -> z -> target through one encoder (Fig. 6: q(z|x,w) and q(z|x) to x).
+
+  Fig. 5 changes a face's attributes this way: the face is given with the
+  attributes it should have, q(z|x,w) places z by both, and the decoder draws
+  the face they give.
+
+  Args:
+    model: a keyed model with decoders.
+    params: its parameters.
+    given: {modality name: [..., dim]} (any leading shape).
+    target: the name of the modality to decode.
+    key: typed PRNG key to decode one draw of z, or None for the mean.
+
+  Returns:
+    [..., target dim] the target's readout.
+  """
+  given = _as_float(given)
+  q = _posterior(model, params, given)
+  z = q.mean if key is None else distributions.sample_gaussian(key, q)
+  return _readout(model, params, target, z, given)

@@ -12,7 +12,12 @@ objectives (``jmvae_jax.objectives``) and the importance-weighted bounds
 
 so any object with these works with them: a linear-Gaussian model with exact
 likelihoods, a user's own networks, a model of three or more modalities.
-Models of one modality given another (CVAE, CMMA) follow ``ConditionalModel``.
+Generation (``jmvae_jax.generation``) also decodes, ``DecodingModel``:
+
+  decode(params, name, z)             the parameters of p(x_name|z)
+
+and reads each modality's ``Modality.readout``. Models of one modality given
+another (CVAE, CMMA) follow ``ConditionalModel``.
 
 The x/w shorthands. The paper's two modalities are x (the first) and w (the
 second); the models also have ``encode(params, x, w)``, ``encode_x``,
@@ -42,6 +47,13 @@ Params = Any
 Observed = Mapping[str, jax.Array]
 # (observation [..., D], decoder output [..., D]) -> log-likelihood [...].
 LogLikelihood = Callable[[jax.Array, jax.Array], jax.Array]
+# Decoder output [..., D] -> what it predicts of the observation [..., D].
+Readout = Callable[[jax.Array], jax.Array]
+
+
+def decoder_output(output: jax.Array) -> jax.Array:
+  """The readout of a decoder that outputs the mean itself (Gaussian)."""
+  return output
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,18 +65,25 @@ class Modality:
       (e.g. 'image', 'label').
     dim: width of the (flattened) observation.
     log_prob: log p(data | decoder output), summed over the last axis.
+    readout: decoder output -> what generation returns of this modality:
+      Bernoulli means for binary images, class probabilities for labels, the
+      mean for a Gaussian (the default).
   """
 
   name: str
   dim: int
   log_prob: LogLikelihood
+  readout: Readout = decoder_output
 
 
-MNIST_IMAGE = Modality('image', 784, distributions.bernoulli_log_prob)
-MNIST_LABEL = Modality('label', 10, distributions.categorical_log_prob)
+MNIST_IMAGE = Modality('image', 784, distributions.bernoulli_log_prob,
+                       jax.nn.sigmoid)
+MNIST_LABEL = Modality('label', 10, distributions.categorical_log_prob,
+                       jax.nn.softmax)
 # The binary image turned 180 degrees: a third, derived view of each digit, for
 # three-modality runs on MNIST (PolyMNIST brings independent views).
-MNIST_ROTATED = Modality('rotated', 784, distributions.bernoulli_log_prob)
+MNIST_ROTATED = Modality('rotated', 784, distributions.bernoulli_log_prob,
+                         jax.nn.sigmoid)
 MNIST_MODALITIES = {m.name: m for m in (MNIST_IMAGE, MNIST_LABEL, MNIST_ROTATED)}
 
 # Parameter names of the MNIST models before modalities had names (the first
@@ -97,6 +116,14 @@ class MultimodalModel(Protocol):
 
 
 @runtime_checkable
+class DecodingModel(MultimodalModel, Protocol):
+  """A keyed model whose decoders generation can call."""
+
+  def decode(self, params: Params, name: str, z: jax.Array) -> jax.Array:
+    """The parameters of p(x_name|z): [..., D] -> [..., dim]."""
+
+
+@runtime_checkable
 class ConditionalModel(Protocol):
   """A model of its first modality x given its second w only (CVAE, CMMA)."""
 
@@ -116,9 +143,10 @@ class TwoModalityView:
   """The keyed protocol of a model written with the x/w methods.
 
   Such a model (a user's own, the CelebA conv models) has ``encode(params, x,
-  w)``, ``encode_x``, ``encode_w``, ``log_px`` and ``log_pw``, or only
-  ``encode_x`` and ``log_px`` (a VAE); here its modalities are named 'x' and
-  'w'. ``as_multimodal`` makes one when needed.
+  w)``, ``encode_x``, ``encode_w``, ``decode_x``, ``decode_w``, ``log_px`` and
+  ``log_pw``, or only the x ones (a VAE). Its modalities are named by its
+  ``modalities`` (a tuple of ``Modality``) when it has them, else 'x' and
+  'w'. ``as_multimodal`` makes a view when needed.
   """
 
   model: Any
@@ -129,22 +157,36 @@ class TwoModalityView:
 
   @property
   def modality_names(self) -> tuple[str, ...]:
-    return ('x', 'w') if hasattr(self.model, 'encode') else ('x',)
+    count = 2 if hasattr(self.model, 'encode') else 1
+    named = getattr(self.model, 'modalities', None)
+    return (tuple(m.name for m in named) if named is not None
+            else ('x', 'w'))[:count]
+
+  def _is_x(self, name: str) -> bool:
+    """Whether ``name`` (one of this view's names) is the model's x."""
+    return name == self.modality_names[0]
 
   def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
     names = _check_observed_names(self, observed)
-    if names == ['x', 'w']:
-      return self.model.encode(params, observed['x'], observed['w'])
-    if names == ['x']:
-      return self.model.encode_x(params, observed['x'])
-    return self.model.encode_w(params, observed['w'])
+    values = [observed[name] for name in names]
+    if len(names) == 2:
+      return self.model.encode(params, *values)
+    if self._is_x(names[0]):
+      return self.model.encode_x(params, values[0])
+    return self.model.encode_w(params, values[0])
 
   def log_likelihood(self, params: Params, name: str, value: jax.Array,
                      z: jax.Array) -> jax.Array:
     _check_observed_names(self, {name: value})
-    if name == 'x':
+    if self._is_x(name):
       return self.model.log_px(params, value, z)
     return self.model.log_pw(params, value, z)
+
+  def decode(self, params: Params, name: str, z: jax.Array) -> jax.Array:
+    _check_observed_names(self, {name: z})
+    if self._is_x(name):
+      return self.model.decode_x(params, z)
+    return self.model.decode_w(params, z)
 
 
 def names_of(model: Any) -> tuple[str, ...]:
@@ -158,6 +200,14 @@ def as_multimodal(model: Any) -> MultimodalModel:
   if isinstance(model, MultimodalModel):
     return model
   return TwoModalityView(model)
+
+
+def modality_of(model: Any, name: str) -> Modality:
+  """The ``Modality`` called ``name`` among ``model.modalities``."""
+  for modality in getattr(model, 'modalities', ()):
+    if modality.name == name:
+      return modality
+  raise ValueError(f'no modality {name!r}; this model has {names_of(model)}')
 
 
 def mnist_observed(model: Any, x: jax.Array,
@@ -258,11 +308,7 @@ class JMVAE:
 
   def modality(self, name: str) -> Modality:
     """The modality called ``name``."""
-    for modality in self.modalities:
-      if modality.name == name:
-        return modality
-    raise ValueError(f'no modality {name!r}; this model has '
-                     f'{self.modality_names}')
+    return modality_of(self, name)
 
   def _modules(self) -> dict[str, Any]:
     modules = {'joint_encoder': _encoder(self)}
@@ -425,13 +471,18 @@ class VAE:
     _check_observed_names(self, {name: value})
     return self.x.log_prob(value, self.decode_x(params, z))
 
+  def decode(self, params: Params, name: str, z: jax.Array) -> jax.Array:
+    """Parameters of p(x|z) (``name`` is x's): [..., D] -> [..., x_dim]."""
+    _check_observed_names(self, {name: z})
+    return _decoder(self, self.x.dim).apply(params[f'{self.x.name}_decoder'], z)
+
   def encode_x(self, params: Params, x: jax.Array) -> DiagGaussian:
     """q(z|x): [..., x_dim] -> DiagGaussian with fields [..., D]."""
     return self.encode_subset(params, {self.x.name: x})
 
   def decode_x(self, params: Params, z: jax.Array) -> jax.Array:
     """Bernoulli logits of p(x|z): [..., D] -> [..., x_dim]."""
-    return _decoder(self, self.x.dim).apply(params[f'{self.x.name}_decoder'], z)
+    return self.decode(params, self.x.name, z)
 
   def log_px(self, params: Params, x: jax.Array, z: jax.Array) -> jax.Array:
     """log p(x|z): [..., x_dim], [..., D] -> [...]."""

@@ -16,13 +16,13 @@ import pytest
 from scipy import stats
 from tensorboard.backend.event_processing import event_accumulator
 
+from jmvae_jax import generation
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
 from jmvae_jax.report import picture_files, plotting, run_figures
 from jmvae_jax.tasks.celeba import (bidirectional as celeba_bidirectional,
                                     experiment as celeba_experiment, face_files,
                                     figures as celeba_figures,
-                                    generation as celeba_generation,
                                     models as celeba_models,
                                     stats as celeba_stats,
                                     train as celeba_train)
@@ -96,7 +96,7 @@ def test_attribute_probabilities_restrict_p_w_given_z_to_plus_minus_one():
   present = stats.norm.pdf(1.0, loc=means, scale=1.0)
   absent = stats.norm.pdf(-1.0, loc=means, scale=1.0)
   np.testing.assert_allclose(
-      celeba_generation.attribute_probabilities(means.astype(np.float32)),
+      celeba_models.attribute_probabilities(means.astype(np.float32)),
       present / (present + absent), rtol=1e-5)
 
 
@@ -106,10 +106,10 @@ def test_to_pixels_inverts_the_training_standardization():
   pixel_stats = celeba_train.pixel_stats(rng.uniform(size=(7, 64, 64, 3)))
   standardized = celeba_train.standardize(faces, pixel_stats)
   np.testing.assert_allclose(
-      celeba_generation.to_pixels(standardized, pixel_stats), faces / 255.0,
+      celeba_train.to_pixels(standardized, pixel_stats), faces / 255.0,
       atol=1e-5)
-  assert np.max(celeba_generation.to_pixels(standardized + 1e3,
-                                            pixel_stats)) == 1.0
+  assert np.max(celeba_train.to_pixels(standardized + 1e3,
+                                       pixel_stats)) == 1.0
 
 
 def test_attribute_values_are_parsed_and_checked():
@@ -204,16 +204,18 @@ def test_library_functions_compose_the_model(tiny):
       run.stats.pixels)
   w = np.sign(np.random.default_rng(3).normal(size=(3, 40))).astype(np.float32)
   np.testing.assert_allclose(
-      celeba_generation.predict_attributes(model, variables, x, key=None),
-      celeba_generation.attribute_probabilities(
+      generation.predict(model, variables, {'image': x}, 'attributes',
+                         key=None),
+      celeba_models.attribute_probabilities(
           model.decode_w(variables, model.encode_x(variables, x).mean)),
       rtol=1e-5)
   np.testing.assert_allclose(
-      celeba_generation.reconstruct(model, variables, x, w),
+      generation.reconstruct(model, variables, {'image': x, 'attributes': w},
+                             'image'),
       model.decode_x(variables, model.encode(variables, x, w).mean),
       rtol=1e-4, atol=1e-5)
-  generated = celeba_generation.generate_faces(
-      model, variables, w, key=jax.random.key(0), num_samples=2)
+  generated = generation.generate(model, variables, {'attributes': w}, 'image',
+                                  key=jax.random.key(0), num_samples=2)
   assert generated.samples.shape == (2, 3, 64, 64, 3)
   np.testing.assert_allclose(
       generated.average,
@@ -225,8 +227,8 @@ def test_library_functions_compose_the_model(tiny):
       str(workdir), [str(image_dir / n) for n in FACE_FILES[:3]])
   np.testing.assert_allclose(
       np.stack([p.probabilities for p in predictions]),
-      celeba_generation.predict_attributes(model, variables, x, key=None),
-      rtol=1e-5)
+      generation.predict(model, variables, {'image': x}, 'attributes',
+                         key=None), rtol=1e-5)
   with pytest.raises(UserError, match='a vae, which cannot predict'):
     celeba_bidirectional.require_jmvae(
         dataclasses.replace(run, model=celeba_models.ConvVAE(),
@@ -262,12 +264,13 @@ def test_figures_have_their_sizes_and_are_not_blank(tiny):
     assert os.path.dirname(paths[name]) == str(workdir / 'figures')
     assert _size(paths[name]) == size, name
     assert min(_face_stds(paths[name], panels, cell, label_width)) > STD_FLOOR
-  # loss, recon/x, recon/w, kl_prior, kl_unimodal/x, kl_unimodal/w, kl_weight.
+  # loss, recon/image, recon/attributes, kl_prior, kl_unimodal/image,
+  # kl_unimodal/attributes, kl_weight.
   assert _size(paths[run_figures.CURVES]) == (1050, 875)
 
   accumulator = event_accumulator.EventAccumulator(str(workdir))
   accumulator.Reload()
-  assert 'train/recon/x' in accumulator.Tags()[event_accumulator.SCALARS]
+  assert 'train/recon/image' in accumulator.Tags()[event_accumulator.SCALARS]
   assert sorted(accumulator.Tags()[event_accumulator.IMAGES]) == [
       'figures/fig4_attribute_faces', 'figures/fig5_bidirectional',
       'figures/training_curves']
@@ -322,10 +325,10 @@ def test_generate_binary_predicts_attributes_of_test_faces(tiny):
   assert lines[0] == 'test face 0:' and len(lines) == 41
   # The same as predicting the face written to a file and read back undetected.
   run = load_celeba_run(workdir)
-  expected = celeba_generation.predict_attributes(
-      run.model, run.variables, celeba_train.standardize(
-          celeba_train.to_uint8(faces.test_images[:1]), run.stats.pixels),
-      key=None)
+  expected = generation.predict(
+      run.model, run.variables, {'image': celeba_train.standardize(
+          celeba_train.to_uint8(faces.test_images[:1]), run.stats.pixels)},
+      'attributes', key=None)
   got = np.array([float(line.split()[1]) for line in lines[1:]])
   np.testing.assert_allclose(got, np.asarray(expected)[0], atol=5e-4)
 

@@ -205,7 +205,7 @@ def test_gan_step_updates_encoder_generator_and_discriminator(name,
   assert _changed(params['discriminator'], new_params['discriminator'])
   assert _changed(model['batch_stats'], new_model['batch_stats'])
   assert set(new_opt_state) == {'encoder', 'generator', 'discriminator'}
-  expected = {'recon/x', 'kl_prior', 'loss', 'generator_pixel',
+  expected = {'recon/image', 'kl_prior', 'loss', 'generator_pixel',
               'generator_adversarial', 'discriminator'}
   if feature_weight:
     expected.add('feature_recon')

@@ -242,9 +242,9 @@ def test_generate_binary_classifies_files_and_writes_samples(tiny, tmp_path):
   # Black digits on white, as in the figures: each pixel is 1 - p(x|z)'s mean
   # for the binary's draws (seed 0).
   run = load_run(root / 'jmvae_kl')
-  means = generation.generate_images(
-      run.model, run.params, np.array([7], np.int32), key=jax.random.key(0),
-      num_samples=4).means
+  means = generation.generate(
+      run.model, run.params, {'label': np.eye(10, dtype=np.float32)[[7]]},
+      'image', key=jax.random.key(0), num_samples=4).samples
   np.testing.assert_allclose(
       samples / 255, 1 - np.asarray(means)[:, 0].reshape(4, 28, 28),
       atol=1 / 255 + 1e-6)  # 8-bit rounding.

@@ -5,9 +5,9 @@ module docstring states them, with D = sigmoid(Dis) computed explicitly and
 -log N(.; ., I) from SciPy, in float64, on fresh random inputs:
 
   L_feat = -log N(Dis_l(x); Dis_l(x~), I) - (F / 2) log(2 pi)
-  L_enc  = mean[recon/x + recon/w + kl_weight kl_prior
+  L_enc  = mean[recon/image + recon/attributes + kl_weight kl_prior
                 + alpha (kl_weight if anneal_alpha else 1)
-                  (kl_unimodal/x + kl_unimodal/w)]
+                  (kl_unimodal/image + kl_unimodal/attributes)]
            + lambda mean L_feat
   L_dec  = gamma (mean[-log p(x|z)] + lambda mean L_feat)
            + mean[-log D(x~) - log D(x_p)]
@@ -36,9 +36,9 @@ BATCH, FEATURES = 6, 9
 _SEEDS = np.random.default_rng(20160101).integers(0, 2**31, size=8)
 
 # The per-example terms (objectives.loss_terms) of each GAN's base model.
-_TERMS = {'jmvae_gan': ('recon/x', 'recon/w', 'kl_prior', 'kl_unimodal/x',
-                        'kl_unimodal/w'),
-          'vae_gan': ('recon/x', 'kl_prior')}
+_TERMS = {'jmvae_gan': ('recon/image', 'recon/attributes', 'kl_prior',
+                        'kl_unimodal/image', 'kl_unimodal/attributes'),
+          'vae_gan': ('recon/image', 'kl_prior')}
 
 
 def _sigmoid(t):
@@ -75,12 +75,12 @@ def _encoder_reference(terms, *, kl_weight, alpha, anneal_alpha, lam,
                        features=None):
   t = {name: _f64(v) for name, v in terms.items()}
   alpha_weight = alpha * (kl_weight if anneal_alpha else 1.0)
-  per_example = t['recon/x'] + kl_weight * t['kl_prior']
-  if 'recon/w' in t:
-    per_example = per_example + t['recon/w']
-  if 'kl_unimodal/x' in t:
-    per_example = per_example + alpha_weight * (t['kl_unimodal/x']
-                                                + t['kl_unimodal/w'])
+  per_example = t['recon/image'] + kl_weight * t['kl_prior']
+  if 'recon/attributes' in t:
+    per_example = per_example + t['recon/attributes']
+  if 'kl_unimodal/image' in t:
+    per_example = per_example + alpha_weight * (t['kl_unimodal/image']
+                                                + t['kl_unimodal/attributes'])
   loss = np.mean(per_example)
   if lam:
     loss = loss + lam * np.mean(_feature_nll_reference(*features))
@@ -271,9 +271,10 @@ def test_encoder_loss_weights_each_term(anneal_alpha):
   grads = jax.grad(functools.partial(
       gan.encoder_loss, kl_weight=kl_weight, alpha=alpha,
       anneal_alpha=anneal_alpha, feature_weight=lam))(terms)
-  weights = {'recon/x': 1.0, 'recon/w': 1.0, 'kl_prior': kl_weight,
-             'kl_unimodal/x': alpha * (kl_weight if anneal_alpha else 1.0),
-             'kl_unimodal/w': alpha * (kl_weight if anneal_alpha else 1.0),
+  unimodal_weight = alpha * (kl_weight if anneal_alpha else 1.0)
+  weights = {'recon/image': 1.0, 'recon/attributes': 1.0,
+             'kl_prior': kl_weight, 'kl_unimodal/image': unimodal_weight,
+             'kl_unimodal/attributes': unimodal_weight,
              'feature_recon': lam}
   assert set(grads) == set(weights)
   for name, weight in weights.items():

@@ -17,31 +17,37 @@ from jmvae_jax.tasks.mnist import digit_files
 
 @dataclasses.dataclass(frozen=True)
 class LineModel:
-  """A one-dimensional latent: q(z|x) = N(x_0, s^2), q(z|w) = N(w . c, s^2),
-  p(w|z) = softmax(a z + b), p(x|z) = Bernoulli(sigmoid(z)) on every pixel."""
+  """A keyed model with a one-dimensional latent: q(z|image) = N(image_0, s^2),
+  q(z|label) = N(label . c, s^2), p(label|z) = softmax(a z + b),
+  p(image|z) = Bernoulli(sigmoid(z)) on every pixel."""
 
-  w: models.Modality = models.MNIST_LABEL
+  modalities: tuple = (models.MNIST_IMAGE, models.MNIST_LABEL)
+  latent_dim: int = 1
   log_var: float = np.log(0.7 ** 2)
 
-  def encode_x(self, params, x):
-    del params
-    return DiagGaussian(x[..., :1], jnp.full(x.shape[:-1] + (1,), self.log_var))
+  @property
+  def modality_names(self):
+    return ('image', 'label')
 
-  def encode_w(self, params, w):
-    mean = w @ params['c']
-    return DiagGaussian(mean[..., None],
-                        jnp.full(w.shape[:-1] + (1,), self.log_var))
+  def encode_subset(self, params, observed):
+    (name, value), = observed.items()
+    mean = value[..., :1] if name == 'image' else (value @ params['c'])[..., None]
+    return DiagGaussian(mean, jnp.full(mean.shape, self.log_var))
 
-  def decode_w(self, params, z):
+  def decode(self, params, name, z):
+    if name == 'image':
+      return jnp.broadcast_to(z, z.shape[:-1] + (784,))
     logits = z @ params['a'][None, :]
     return logits + jnp.broadcast_to(params['b'], logits.shape)
 
-  def decode_x(self, params, z):
-    return jnp.broadcast_to(z, z.shape[:-1] + (784,))
+  def log_likelihood(self, params, name, value, z):
+    return models.modality_of(self, name).log_prob(
+        value, self.decode(params, name, z))
 
 
 PARAMS = {'a': jnp.linspace(-2.0, 2.0, 10), 'b': jnp.linspace(0.5, -0.5, 10),
           'c': jnp.arange(10.0) - 4.5}
+SMALL = dict(latent_dim=3, encoder_hidden=(8,), decoder_hidden=(8,))
 
 
 def _expected_softmax(mean, std, a, b):
@@ -53,12 +59,12 @@ def _expected_softmax(mean, std, a, b):
   return weights @ probs / weights.sum()
 
 
-def test_predict_labels_matches_the_predictive_integral():
+def test_predicted_labels_match_the_predictive_integral():
   model = LineModel()
   x = jnp.zeros((3, 784)).at[:, 0].set(jnp.array([-1.0, 0.0, 1.5]))
-  sampled = generation.predict_labels(model, PARAMS, x, key=jax.random.key(0),
-                                      num_samples=20_000)
-  at_mean = generation.predict_labels(model, PARAMS, x, key=None)
+  sampled = generation.predict(model, PARAMS, {'image': x}, 'label',
+                               key=jax.random.key(0), num_samples=20_000)
+  at_mean = generation.predict(model, PARAMS, {'image': x}, 'label', key=None)
   a, b = np.asarray(PARAMS['a']), np.asarray(PARAMS['b'])
   for i, mean in enumerate((-1.0, 0.0, 1.5)):
     np.testing.assert_allclose(sampled[i], _expected_softmax(mean, 0.7, a, b),
@@ -70,65 +76,87 @@ def test_predict_labels_matches_the_predictive_integral():
 
 def test_generated_images_follow_q_z_given_w():
   model = LineModel()
-  labels = jnp.array([0, 9], jnp.int32)
-  out = generation.generate_images(model, PARAMS, labels,
-                                   key=jax.random.key(1), num_samples=4000)
-  assert out.means.shape == out.samples.shape == (4000, 2, 784)
-  z = np.log(out.means[..., 0]) - np.log1p(-out.means[..., 0])  # logit
+  labels = jax.nn.one_hot(jnp.array([0, 9]), 10)
+  out = generation.generate(model, PARAMS, {'label': labels}, 'image',
+                            key=jax.random.key(1), num_samples=4000)
+  assert out.samples.shape == (4000, 2, 784) and out.average.shape == (2, 784)
+  z = np.log(out.samples[..., 0]) - np.log1p(-out.samples[..., 0])  # logit
   np.testing.assert_allclose(z.mean(0), [-4.5, 4.5], atol=0.05)
   np.testing.assert_allclose(z.std(0), [0.7, 0.7], atol=0.03)
-  assert set(np.unique(out.samples)) <= {0.0, 1.0}
-  np.testing.assert_allclose(out.samples.mean(axis=(0, 2)),
-                             out.means.mean(axis=(0, 2)), atol=0.01)
-  one_hot = jax.nn.one_hot(labels, 10, dtype=jnp.float32)
-  again = generation.generate_images(model, PARAMS, one_hot,
-                                     key=jax.random.key(1), num_samples=4000)
-  np.testing.assert_array_equal(again.means, out.means)
+  # The average is the readout at the mean of q(z|w): sigmoid(w . c).
+  np.testing.assert_allclose(out.average[:, 0], 1 / (1 + np.exp([4.5, -4.5])),
+                             rtol=1e-5)
 
 
 def test_conditional_models_generate_from_their_prior():
-  model = models.make_model('cvae', latent_dim=3, encoder_hidden=(8,),
-                            decoder_hidden=(8,))
+  model = models.make_model('cvae', **SMALL)
   params = jax.jit(model.init)(jax.random.key(0))
-  out = generation.generate_images(model, params, jnp.arange(10),
-                                   key=jax.random.key(2), num_samples=5)
-  assert out.means.shape == (5, 10, 784)
-  assert np.all((out.means > 0) & (out.means < 1))
+  labels = jnp.eye(10)
+  out = generation.generate(model, params, {'label': labels}, 'image',
+                            key=jax.random.key(2), num_samples=5)
+  assert out.samples.shape == (5, 10, 784)
+  assert np.all((out.samples > 0) & (out.samples < 1))
+  # CVAE's prior is N(0, I): the average decodes z = 0 with each label.
+  np.testing.assert_allclose(
+      out.average, jax.nn.sigmoid(model.decode_x(params, jnp.zeros((10, 3)),
+                                                 labels)), rtol=1e-6)
+  assert not generation.can_decode(model, ('image',), 'image')
+  assert not generation.can_decode(model, ('label',), 'label')
 
 
 @pytest.mark.parametrize('name', ['jmvae_kl', 'jmvae_zero'])
 def test_reconstructions_decode_each_encoders_mean(name):
-  model = models.make_model(name, latent_dim=3, encoder_hidden=(8,),
-                            decoder_hidden=(8,))
+  model = models.make_model(name, **SMALL)
   params = jax.jit(model.init)(jax.random.key(0))
   x = jax.random.uniform(jax.random.key(1), (4, 784))
   w = jax.nn.one_hot(jnp.arange(4), 10, dtype=jnp.float32)
-  out = generation.reconstruct(model, params, x, jnp.arange(4))
-  expected_multiple = jax.nn.sigmoid(
-      model.decode_x(params, model.encode(params, x, w).mean))
-  expected_single = jax.nn.sigmoid(
-      model.decode_x(params, model.encode_x(params, x).mean))
-  np.testing.assert_allclose(out.multiple, expected_multiple, rtol=1e-6)
-  np.testing.assert_allclose(out.single, expected_single, rtol=1e-6)
-  drawn = generation.reconstruct(model, params, x, w, key=jax.random.key(2))
-  assert drawn.multiple.shape == drawn.single.shape == (4, 784)
-  assert not np.allclose(drawn.single, out.single)
+  multiple = generation.reconstruct(model, params, {'image': x, 'label': w},
+                                    'image')
+  single = generation.reconstruct(model, params, {'image': x}, 'image')
+  np.testing.assert_allclose(multiple, jax.nn.sigmoid(
+      model.decode_x(params, model.encode(params, x, w).mean)), rtol=1e-6)
+  np.testing.assert_allclose(single, jax.nn.sigmoid(
+      model.decode_x(params, model.encode_x(params, x).mean)), rtol=1e-6)
+  drawn = generation.reconstruct(model, params, {'image': x}, 'image',
+                                 key=jax.random.key(2))
+  assert drawn.shape == (4, 784)
+  assert not np.allclose(drawn, single)
 
 
-def test_latent_means_use_the_richest_encoder():
+def test_three_modalities_generate_any_one_from_any_others():
+  model = models.make_model(
+      'jmvae_kl', modalities=(models.MNIST_IMAGE, models.MNIST_LABEL,
+                              models.MNIST_ROTATED), **SMALL)
+  params = jax.jit(model.init)(jax.random.key(0))
   x = jax.random.uniform(jax.random.key(1), (4, 784))
-  labels = jnp.arange(4)
-  for name, encode in (('vae', lambda m, p: m.encode_x(p, x)),
-                       ('jmvae_kl', lambda m, p: m.encode(
-                           p, x, jax.nn.one_hot(labels, 10, dtype=jnp.float32))),
-                       ('cmma', lambda m, p: m.encode(
-                           p, x, jax.nn.one_hot(labels, 10, dtype=jnp.float32)))):
-    model = models.make_model(name, latent_dim=3, encoder_hidden=(8,),
-                              decoder_hidden=(8,))
+  w = jax.nn.one_hot(jnp.arange(4), 10, dtype=jnp.float32)
+  given = {'image': x, 'label': w}
+  probabilities = generation.predict(model, params, {'rotated': x[:, ::-1]},
+                                     'label', key=None)
+  np.testing.assert_allclose(probabilities, jax.nn.softmax(model.decode(
+      params, 'label', model.encode_subset(
+          params, {'rotated': x[:, ::-1]}).mean)), rtol=1e-6)
+  rotated = generation.reconstruct(model, params, given, 'rotated')
+  np.testing.assert_allclose(rotated, jax.nn.sigmoid(model.decode(
+      params, 'rotated', model.encode_subset(params, given).mean)), rtol=1e-6)
+  assert generation.can_decode(model, ('image', 'label'), 'rotated')
+  assert not generation.can_decode(model, ('depth',), 'image')
+
+
+def test_latent_means_are_the_given_encoders_mean():
+  x = jax.random.uniform(jax.random.key(1), (4, 784))
+  w = jax.nn.one_hot(jnp.arange(4), 10, dtype=jnp.float32)
+  for name, given, encode in (
+      ('vae', {'image': x}, lambda m, p: m.encode_x(p, x)),
+      ('jmvae_kl', {'image': x, 'label': w}, lambda m, p: m.encode(p, x, w)),
+      ('cmma', {'image': x, 'label': w}, lambda m, p: m.encode(p, x, w))):
+    model = models.make_model(name, **SMALL)
     params = jax.jit(model.init)(jax.random.key(0))
     np.testing.assert_allclose(
-        generation.latent_means(model, params, x, labels),
+        generation.latent_means(model, params, given),
         encode(model, params).mean, rtol=1e-6)
+  with pytest.raises(ValueError, match='encodes'):
+    generation.latent_means(model, params, {'label': w})
 
 
 def test_image_files_round_trip_any_size_and_refuse_non_images(tmp_path):

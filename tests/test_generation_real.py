@@ -2,9 +2,9 @@
 
 Three epochs of JMVAE-kl (alpha 0.1) on the 50,000 training images, then:
 
-* image -> label through q(z|x) and p(w|z) (``generation.predict_labels``) on
+* image -> label through q(z|x) and p(w|z) (``generation.predict``) on
   the 10,000 test images;
-* label -> image through q(z|w) and p(x|z) (``generation.generate_images``),
+* label -> image through q(z|w) and p(x|z) (``generation.generate``),
   judged by an independent classifier: scikit-learn's logistic regression
   trained here on real training images, never on the model's output.
 """
@@ -57,11 +57,11 @@ def trained(real_mnist, tmp_path_factory):
 
 def test_image_to_label_classifies_the_test_set(trained, real_mnist):
   images, labels = real_mnist.test_images, real_mnist.test_labels
-  at_mean = np.asarray(generation.predict_labels(
-      trained.model, trained.params, images, key=None))
-  sampled = np.asarray(generation.predict_labels(
-      trained.model, trained.params, images, key=jax.random.key(0),
-      num_samples=10))
+  at_mean = np.asarray(generation.predict(
+      trained.model, trained.params, {'image': images}, 'label', key=None))
+  sampled = np.asarray(generation.predict(
+      trained.model, trained.params, {'image': images}, 'label',
+      key=jax.random.key(0), num_samples=10))
   accuracy = np.mean(at_mean.argmax(-1) == labels)
   sampled_accuracy = np.mean(sampled.argmax(-1) == labels)
   print(f'image -> label test accuracy: {accuracy:.4f} at the mean of q(z|x), '
@@ -77,10 +77,11 @@ def test_label_to_image_is_read_back_as_its_label(trained, real_mnist):
   real_accuracy = classifier.score(real_mnist.test_images,
                                    real_mnist.test_labels)
   digits = np.arange(mnist.NUM_CLASSES, dtype=np.int32)
-  generated = generation.generate_images(
-      trained.model, trained.params, digits, key=jax.random.key(1),
-      num_samples=SAMPLES_PER_LABEL)
-  means = np.asarray(generated.means)  # [S, 10, 784]
+  generated = generation.generate(
+      trained.model, trained.params,
+      {'label': np.eye(mnist.NUM_CLASSES, dtype=np.float32)}, 'image',
+      key=jax.random.key(1), num_samples=SAMPLES_PER_LABEL)
+  means = np.asarray(generated.samples)  # [S, 10, 784]
   read = classifier.predict(means.reshape(-1, 784)).reshape(means.shape[:2])
   per_label = np.mean(read == digits, axis=0)
   recovery = per_label.mean()

@@ -30,7 +30,28 @@ def _logits(probabilities):
 
 
 @dataclasses.dataclass(frozen=True)
-class PickedImages:
+class _LabelToImage:
+  """A keyed fake with q(z|label) (``encode_w``) and p(image|z) (``decode_x``)."""
+
+  modalities: tuple = (models.MNIST_IMAGE, models.MNIST_LABEL)
+
+  @property
+  def modality_names(self):
+    return ('image', 'label')
+
+  def encode_subset(self, params, observed):
+    return self.encode_w(params, observed['label'])
+
+  def decode(self, params, name, z):
+    assert name == 'image', name
+    return self.decode_x(params, z)
+
+  def log_likelihood(self, params, name, value, z):
+    return models.MNIST_IMAGE.log_prob(value, self.decode(params, name, z))
+
+
+@dataclasses.dataclass(frozen=True)
+class PickedImages(_LabelToImage):
   """z ~ N(offset * w, scale^2 I) in 10 + 1 dimensions; the image is one of
   params['images'][argmax z[:10] + shift], chosen by the last coordinate of z.
 
@@ -41,7 +62,6 @@ class PickedImages:
   log_var: float = 0.0
   shift: int = 0
   latent_dim: int = 11
-  w: models.Modality = models.MNIST_LABEL
 
   def encode_w(self, params, w):
     mean = jnp.concatenate([self.offset * w, jnp.zeros(w.shape[:-1] + (1,))],
@@ -57,11 +77,10 @@ class PickedImages:
 
 
 @dataclasses.dataclass(frozen=True)
-class Noise:
+class Noise(_LabelToImage):
   """Ignores the label: each image is the sigmoid of 3 z, z ~ N(0, I_784)."""
 
   latent_dim: int = 784
-  w: models.Modality = models.MNIST_LABEL
 
   def encode_w(self, params, w):
     shape = w.shape[:-1] + (self.latent_dim,)

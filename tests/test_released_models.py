@@ -233,9 +233,10 @@ def test_load_run_and_the_generate_binary_take_a_released_model(runs, blobs,
   run = load_run(out)
   model, params, _ = release.load_model(out)
   assert run.epoch == 1 and run.model == model
-  means = generation.generate_images(run.model, run.params, np.arange(10),
-                                     key=jax.random.key(0), num_samples=2)
-  assert means.means.shape == (2, 10, 784)
+  generated = generation.generate(run.model, run.params,
+                                  {'label': np.eye(10, dtype=np.float32)},
+                                  'image', key=jax.random.key(0), num_samples=2)
+  assert generated.samples.shape == (2, 10, 784)
   result = run_module('experiments.generate', f'--workdir={out}', '--label=3',
                       '--num=2', f'--out={tmp_path / "threes"}')
   assert result.returncode == 0, result.stderr

@@ -19,11 +19,11 @@ from collections.abc import Mapping, Sequence
 import jax
 import numpy as np
 
+from jmvae_jax import generation
 from jmvae_jax.data.celeba import ATTRIBUTE_NAMES
 from jmvae_jax.errors import UserError
 from jmvae_jax.report import picture_files
 from jmvae_jax.tasks.celeba import (config as celeba_config, face_files,
-                                    generation as celeba_generation,
                                     models as celeba_models,
                                     train as celeba_train)
 from jmvae_jax.tasks.celeba.restore import CelebARun, load_celeba_run
@@ -123,8 +123,8 @@ def predict_attribute_files(workdir: str, paths: Sequence[str], *,
   """Predicts the attributes of each face image with WORKDIR's JMVAE.
 
   Each image is read as in ``face_files.read_face``; its probabilities are
-  those of p(w|z) at the mean of q(z|x) (``celeba_generation.
-  predict_attributes`` without a key).
+  those of p(w|z) at the mean of q(z|x) (``generation.predict`` without a
+  key).
 
   Args:
     workdir: a trained CelebA JMVAE run.
@@ -148,9 +148,10 @@ def _predict(run: CelebARun, names: Sequence[str],
              faces: np.ndarray) -> list[AttributePrediction]:
   """Predictions for uint8 faces [N, 64, 64, 3], named ``names``."""
   require_jmvae(run, 'predict attributes')
-  probabilities = np.asarray(celeba_generation.predict_attributes(
+  probabilities = np.asarray(generation.predict(
       run.model, run.variables,
-      celeba_train.standardize(faces, run.stats.pixels), key=None))
+      {'image': celeba_train.standardize(faces, run.stats.pixels)},
+      'attributes', key=None))
   return [AttributePrediction(n, p) for n, p in zip(names, probabilities)]
 
 
@@ -217,9 +218,9 @@ def write_faces(workdir: str, attributes: Mapping[str, float], *, num: int,
   run = load_celeba_run(workdir)
   require_jmvae(run, 'generate faces from attributes')
   w = attribute_vector(attributes, run.stats.attribute_mean)
-  generated = celeba_generation.generate_faces(
-      run.model, run.variables, w[None], key=jax.random.key(seed),
-      num_samples=num)
-  faces = np.asarray(celeba_generation.to_pixels(generated.samples[:, 0],
-                                                 run.stats.pixels))
+  generated = generation.generate(
+      run.model, run.variables, {'attributes': w[None]}, 'image',
+      key=jax.random.key(seed), num_samples=num)
+  faces = np.asarray(celeba_train.to_pixels(generated.samples[:, 0],
+                                            run.stats.pixels))
   return picture_files.write_samples(out, faces)

@@ -33,11 +33,11 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
+from jmvae_jax import generation
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
 from jmvae_jax.report import plotting, run_figures
 from jmvae_jax.tasks.celeba import (config as celeba_config, face_files,
-                                    generation as celeba_generation,
                                     models as celeba_models,
                                     train as celeba_train)
 from jmvae_jax.tasks.celeba.bidirectional import (attribute_vector,
@@ -60,7 +60,7 @@ FIG5_LABEL_WIDTH = 130
 
 
 def _pixels(run: CelebARun, standardized: jax.Array) -> np.ndarray:
-  return np.asarray(celeba_generation.to_pixels(standardized, run.stats.pixels))
+  return np.asarray(celeba_train.to_pixels(standardized, run.stats.pixels))
 
 
 def attribute_faces_figure(run: CelebARun, path: str, *,
@@ -79,8 +79,9 @@ def attribute_faces_figure(run: CelebARun, path: str, *,
   names = [canonical_name(name) for name in attributes]
   vectors = np.stack([base] + [attribute_vector({name: 1.0}, base)
                                for name in names])
-  generated = celeba_generation.generate_faces(
-      run.model, run.variables, vectors, key=key, num_samples=num_samples)
+  generated = generation.generate(
+      run.model, run.variables, {'attributes': vectors}, 'image', key=key,
+      num_samples=num_samples)
   panels = [('average face', _pixels(run, generated.average)[:, None]),
             ('random faces, z ~ q(z|w)',
              np.swapaxes(_pixels(run, generated.samples), 0, 1))]
@@ -107,8 +108,8 @@ def bidirectional_figure(run: CelebARun, faces: np.ndarray, path: str, *,
       reconstruction.
   """
   x = celeba_train.standardize(faces, run.stats.pixels)
-  probabilities = np.asarray(celeba_generation.predict_attributes(
-      run.model, run.variables, x, key=None))
+  probabilities = np.asarray(generation.predict(
+      run.model, run.variables, {'image': x}, 'attributes', key=None))
   predicted = np.where(probabilities > 0.5, 1.0, -1.0).astype(np.float32)
   changes = [(canonical_name(name), value) for name, value in changes]
   # [R, 1 + A, 40]: the prediction, then one change per column.
@@ -117,8 +118,9 @@ def bidirectional_figure(run: CelebARun, faces: np.ndarray, path: str, *,
       for name, value in changes], axis=1)
   repeated = np.broadcast_to(np.asarray(x)[:, None],
                              vectors.shape[:2] + x.shape[1:])
-  decoded = _pixels(run, celeba_generation.reconstruct(
-      run.model, run.variables, repeated, vectors))
+  decoded = _pixels(run, generation.reconstruct(
+      run.model, run.variables, {'image': repeated, 'attributes': vectors},
+      'image'))
   labels = []
   for row in probabilities:
     top = np.argsort(-row)[:TOP_ATTRIBUTES]

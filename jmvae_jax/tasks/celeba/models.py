@@ -1,12 +1,15 @@
 """The CelebA models: JMVAE-kl, JMVAE-zero, a VAE, CVAE and CMMA, with conv networks.
 
-They follow the model protocol of ``jmvae_jax.models`` (``encode``, ``encode_x``,
-``encode_w``, ``log_px``, ``log_pw``, ``latent_dim``; CVAE and CMMA, models of
-x given w, ``encode``, ``conditional_prior``, ``log_px_given``), so the
-objectives of ``jmvae_jax.objectives`` (Eq. 1, Eq. 3, Eq. 4, the conditional
-ELBO) and the bounds of ``jmvae_jax.bounds`` apply to them unchanged. x is a
-standardized image [..., 64, 64, 3], w the 40 attributes [..., 40] in {-1, 1},
-z has 128 dimensions.
+They are written with the x/w methods of ``jmvae_jax.models`` (``encode``,
+``encode_x``, ``encode_w``, ``decode_x``, ``decode_w``, ``log_px``, ``log_pw``,
+``latent_dim``; CVAE and CMMA, models of x given w, ``encode``,
+``conditional_prior``, ``log_px_given``) and name their two modalities
+'image' and 'attributes' (``modalities``), so ``models.as_multimodal`` keys
+them and the objectives of ``jmvae_jax.objectives`` (Eq. 1, Eq. 3, Eq. 4, the
+conditional ELBO), the bounds of ``jmvae_jax.bounds`` and the generation of
+``jmvae_jax.generation`` apply to them unchanged. x is a standardized image
+[..., 64, 64, 3], w the 40 attributes [..., 40] in {-1, 1}, z has 128
+dimensions.
 
 Likelihoods (the authors' code, Tars ``GaussianConstantVar`` with its default
 variance 1, on images standardized per pixel with the training set's mean and
@@ -53,6 +56,7 @@ decoder (the generator) ``GENERATOR`` in its parameters.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable
 
@@ -97,6 +101,16 @@ def image_log_prob(x: jax.Array, mean: jax.Array, *,
 def attribute_log_prob(w: jax.Array, mean: jax.Array) -> jax.Array:
   """log N(w; mean, ATTRIBUTE_VARIANCE I): [..., W], [..., W] -> [...]."""
   return distributions.gaussian_log_prob(w, mean, math.log(ATTRIBUTE_VARIANCE))
+
+
+def attribute_probabilities(means: jax.Array) -> jax.Array:
+  """P(attribute present) from the means of p(w|z): [..., 40] -> [..., 40].
+
+  p(w|z) is N(w; mean, ATTRIBUTE_VARIANCE) per attribute; restricted to the
+  two values an attribute takes, -1 and 1, it gives
+  P(w = 1) = N(1; m, v) / (N(1; m, v) + N(-1; m, v)) = sigmoid(2 m / v).
+  """
+  return jax.nn.sigmoid(2 * jnp.asarray(means) / ATTRIBUTE_VARIANCE)
 
 
 class CelebANetworks(nn.Module):
@@ -170,6 +184,17 @@ class _ConvModel:
   latent_dim: int = 128
   num_attributes: int = NUM_ATTRIBUTES
   channel_mean: bool = True
+
+  @property
+  def modalities(self) -> tuple[models.Modality, models.Modality]:
+    """The image (x; read out as the standardized mean) and the attributes
+    (w; read out as P(present), ``attribute_probabilities``)."""
+    image = models.Modality(
+        'image', math.prod(IMAGE_SHAPE),
+        functools.partial(image_log_prob, channel_mean=self.channel_mean))
+    attributes = models.Modality('attributes', self.num_attributes,
+                                 attribute_log_prob, attribute_probabilities)
+    return image, attributes
 
   def _layout(self) -> dict[str, Any]:
     """The fields of ``CelebANetworks`` that choose this model's networks."""

@@ -85,6 +85,14 @@ def standardize(images: jax.Array, stats: PixelStats) -> jax.Array:
       stats.std, x.shape)
 
 
+def to_pixels(images: jax.Array, stats: PixelStats) -> jax.Array:
+  """Standardized [..., 64, 64, 3] -> RGB in [0, 1]: x std + mean, clipped."""
+  images = jnp.asarray(images)
+  pixels = (images * jnp.broadcast_to(stats.std, images.shape)
+            + jnp.broadcast_to(stats.mean, images.shape))
+  return jnp.clip(pixels, 0.0, 1.0)
+
+
 class Trainer(Protocol):
   """What ``make_train_epoch`` needs (see the module docstring)."""
 

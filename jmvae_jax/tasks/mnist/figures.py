@@ -32,14 +32,16 @@ import os
 from collections.abc import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from jmvae_jax import generation
+from jmvae_jax import generation, models
 from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
 from jmvae_jax.report import plotting, run_figures
+from jmvae_jax.tasks.mnist import label_coherence
 from jmvae_jax.tasks.mnist.restore import TrainedRun, load_run
 from jmvae_jax.tasks.mnist.tables import MNIST as MNIST_TABLES
 
@@ -88,8 +90,9 @@ def latent_figure(runs: Sequence[TrainedRun], images: np.ndarray,
   """
   panels = []
   for run in runs:
-    latents = np.asarray(generation.latent_means(run.model, run.params, images,
-                                                 labels))
+    latents = np.asarray(generation.latent_means(
+        run.model, run.params, models.mnist_observed(
+            run.model, images, jax.nn.one_hot(labels, mnist.NUM_CLASSES))))
     panels.append((run.name, embed_2d(latents, method=method, seed=seed),
                    labels))
   return plotting.embeddings(
@@ -120,11 +123,14 @@ def reconstruction_figure(run: TrainedRun, images: np.ndarray,
                       f'{digit}; Fig. 6 needs {per_class}')
     chosen.append(indices)
   order = np.concatenate(chosen)
-  recon = generation.reconstruct(run.model, run.params, images[order],
-                                 labels[order])
+  both = {'image': images[order],
+          'label': jax.nn.one_hot(labels[order], mnist.NUM_CLASSES)}
   shape = (mnist.NUM_CLASSES, per_class)
-  panels = [('original', images[order]), ('via q(z|x,w)', recon.multiple),
-            ('via q(z|x)', recon.single)]
+  panels = [('original', images[order]),
+            ('via q(z|x,w)', generation.reconstruct(run.model, run.params, both,
+                                                    'image')),
+            ('via q(z|x)', generation.reconstruct(
+                run.model, run.params, {'image': images[order]}, 'image'))]
   return plotting.image_grids(
       [(name, _pictures(np.asarray(flat)).reshape(shape + (_SIDE, _SIDE)))
        for name, flat in panels],
@@ -141,11 +147,11 @@ def generation_figure(runs: Sequence[TrainedRun], path: str, *, key: jax.Array,
     key: typed PRNG key, the same for every run, so panels differ only by model.
     num_samples: images per digit, one column each.
   """
-  digits = np.arange(mnist.NUM_CLASSES, dtype=np.int32)
+  digits = {'label': jnp.eye(mnist.NUM_CLASSES)}
   panels = []
   for run in runs:
-    means = generation.generate_images(run.model, run.params, digits, key=key,
-                                       num_samples=num_samples).means
+    means = generation.generate(run.model, run.params, digits, 'image', key=key,
+                                num_samples=num_samples).samples
     panels.append((run.name, _pictures(np.swapaxes(np.asarray(means), 0, 1))))
   return plotting.image_grids(
       panels, path, title='Fig. 7: images generated from labels, '
@@ -153,13 +159,8 @@ def generation_figure(runs: Sequence[TrainedRun], path: str, *, key: jax.Array,
 
 
 def _can_reconstruct(run: TrainedRun) -> bool:
-  return hasattr(run.model, 'encode') and hasattr(run.model, 'encode_x')
-
-
-def _can_generate(run: TrainedRun) -> bool:
-  return (hasattr(run.model, 'encode_w')
-          or hasattr(run.model, 'conditional_prior'))
-
+  return all(generation.can_decode(run.model, given, 'image')
+             for given in (('image', 'label'), ('image',)))
 
 def write_figures(workdir: str, *, compare: Sequence[str] = (),
                   data: mnist.LabelledImages | None = None,
@@ -208,7 +209,7 @@ def write_figures(workdir: str, *, compare: Sequence[str] = (),
         run, images, labels, figures.path(FIG6), per_class=per_class))
   else:
     figures.skipped(FIG6, f'{run.name} has no q(z|x,w) and q(z|x) pair')
-  generators = [r for r in runs if _can_generate(r)]
+  generators = [r for r in runs if label_coherence.can_generate(r.model)]
   if generators:
     figures.done(FIG7, generation_figure(
         generators, figures.path(FIG7), key=jax.random.key(seed),

@@ -2,7 +2,7 @@
 
 For each digit c, N images are drawn as in the paper's Fig. 7: z ~ q(z|w=c),
 x = the Bernoulli means of p(x|z) (JMVAE; CVAE and CMMA draw z ~ p(z|w) and
-decode p(x|z,w), see ``generation.generate_images``). An independent digit
+decode p(x|z,w), see ``generation.generate``). An independent digit
 classifier (``jmvae_jax.tasks.mnist.digit_classifier``, trained on MNIST's training
 images only) reads each image; the accuracy is the fraction read as c. It is
 the conditional-generation coherence of later multimodal VAE papers (e.g.
@@ -48,7 +48,7 @@ class LabelAccuracy:
 
 def can_generate(model: Any) -> bool:
   """Whether ``model`` draws images from labels (it has q(z|w) or p(z|w))."""
-  return hasattr(model, 'encode_w') or hasattr(model, 'conditional_prior')
+  return generation.can_decode(model, ('label',), 'image')
 
 
 def label_to_image_accuracy(model: Any, params: Any, classify: Classify, *,
@@ -79,12 +79,13 @@ def label_to_image_accuracy(model: Any, params: Any, classify: Classify, *,
     raise UserError('num_per_label and batch_size must be >= 1, got '
                     f'{num_per_label} and {batch_size}')
   digits = np.arange(NUM_CLASSES, dtype=np.int32)
+  labels = {'label': np.eye(NUM_CLASSES, dtype=np.float32)}
   correct = np.zeros(NUM_CLASSES)
   for j, start in enumerate(range(0, num_per_label, batch_size)):
     count = min(batch_size, num_per_label - start)
-    means = generation.generate_images(
-        model, params, digits, key=jax.random.fold_in(key, j),
-        num_samples=count).means  # [count, 10, 784]
+    means = generation.generate(
+        model, params, labels, 'image', key=jax.random.fold_in(key, j),
+        num_samples=count).samples  # [count, 10, 784]
     predicted = np.asarray(classify(np.asarray(means).reshape(
         count * NUM_CLASSES, -1))).reshape(count, NUM_CLASSES)
     correct += np.sum(predicted == digits[None], axis=0)
