@@ -59,22 +59,19 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime
-import hashlib
-import json
 import math
 import multiprocessing
 import os
 import pathlib
-import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO, Literal
+from typing import Literal
 
 import cv2
 import numpy as np
 from absl import logging
 
+from jmvae_jax.data import cache
 from jmvae_jax.errors import UserError
 
 ATTRIBUTE_NAMES = (
@@ -790,25 +787,11 @@ def _read_cache(
     cache_dir: pathlib.Path, source: str, params: dict[str, object]
 ) -> _Faces | None:
   """The cached faces; None if absent, stale, damaged or failing its SHA-256."""
-  meta_path = cache_dir / f'{CACHE_NAME}.json'
-  if not meta_path.exists():
+  cached = cache.read(cache_dir / CACHE_NAME,
+                      {'source': source, 'params': params})
+  if cached is None:
     return None
-  try:
-    meta = json.loads(meta_path.read_text())
-  except (OSError, ValueError) as e:
-    logging.warning('Unreadable %s (%r); rebuilding the cache.', meta_path, e)
-    return None
-  if meta.get('source') != source or meta.get('params') != params:
-    logging.info('CelebA cache in %s has other settings; rebuilding.',
-                 cache_dir)
-    return None
-  arrays = _read_arrays(cache_dir / f'{CACHE_NAME}.npz')
-  if arrays is None or _sha256(arrays) != meta.get('sha256'):
-    logging.warning(
-        'CelebA cache in %s is damaged or fails its checksum; rebuilding.',
-        cache_dir,
-    )
-    return None
+  arrays, meta = cached
   logging.info('Loaded CelebA faces from the cache in %s.', cache_dir)
   return _Faces(
       images=arrays['images'],
@@ -820,65 +803,21 @@ def _read_cache(
   )
 
 
-def _read_arrays(path: pathlib.Path) -> dict[str, np.ndarray] | None:
-  """The cached images and attributes, or None if the file cannot be read."""
-  try:
-    with np.load(path) as npz:
-      return {name: npz[name] for name in ('images', 'attributes')}
-  except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-    return None
-
-
 def _write_cache(
     cache_dir: pathlib.Path, faces: _Faces, params: dict[str, object]
 ) -> None:
-  """Writes the arrays, then the sidecar, each atomically."""
-  cache_dir.mkdir(parents=True, exist_ok=True)
-  arrays = {'images': faces.images, 'attributes': faces.attributes}
+  """Writes the faces and their sidecar (``cache.write``)."""
   kept = len(faces.images)
-  meta = {
-      'sha256': _sha256(arrays),
-      'source': faces.source,
-      'params': params,
-      'attribute_names': list(faces.attribute_names),
-      'num_total': faces.num_total,
-      'num_kept': kept,
-      'num_rejected': faces.num_total - kept - faces.num_unreadable,
-      'num_unreadable': faces.num_unreadable,
-  }
-  _write_atomically(
-      cache_dir / f'{CACHE_NAME}.npz', lambda f: np.savez(f, **arrays)
-  )
-  _write_atomically(
-      cache_dir / f'{CACHE_NAME}.json',
-      lambda f: f.write(json.dumps(meta, indent=2).encode()),
-  )
-
-
-def _sha256(arrays: dict[str, np.ndarray]) -> str:
-  """SHA-256 of named arrays: names, dtypes, shapes and bytes, by name."""
-  digest = hashlib.sha256()
-  for name in sorted(arrays):
-    array = np.ascontiguousarray(arrays[name])
-    digest.update(f'{name}:{array.dtype.str}:{array.shape};'.encode())
-    digest.update(array.data)
-  return digest.hexdigest()
-
-
-def _write_atomically(
-    path: pathlib.Path, write: Callable[[IO[bytes]], object]
-) -> None:
-  """Writes a file through a temporary one that replaces it when complete."""
-  fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      write(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(temp, path)
-  except BaseException:
-    os.unlink(temp)
-    raise
+  cache.write(cache_dir / CACHE_NAME,
+              {'images': faces.images, 'attributes': faces.attributes}, {
+                  'source': faces.source,
+                  'params': params,
+                  'attribute_names': list(faces.attribute_names),
+                  'num_total': faces.num_total,
+                  'num_kept': kept,
+                  'num_rejected': faces.num_total - kept - faces.num_unreadable,
+                  'num_unreadable': faces.num_unreadable,
+              })
 
 
 # The split.

