@@ -19,7 +19,8 @@ from scipy import integrate, stats
 from jmvae_jax import models
 from jmvae_jax.distributions import DiagGaussian
 from jmvae_jax.errors import UserError
-from jmvae_jax.tasks.mnist import digit_classifier, label_coherence
+from jmvae_jax.metrics import digit_classifier
+from jmvae_jax.tasks.mnist import label_coherence
 from jmvae_jax.tasks.mnist.config import Config
 from tests.synthetic import labelled_blobs
 
@@ -192,6 +193,65 @@ def test_random_shifts_move_each_image_by_at_most_the_limit():
   assert len(set(zip(rows, cols))) > 5  # Different shifts per image.
 
 
+def test_colour_images_shift_every_channel_together():
+  rng = np.random.default_rng()
+  images = rng.uniform(size=(20, 6, 7, 3)).astype(np.float32)
+  moved = np.asarray(digit_classifier.random_shifts(
+      jax.random.key(int(rng.integers(1 << 30))),
+      jnp.asarray(images.reshape(20, -1)), 1, (6, 7, 3))).reshape(images.shape)
+  for image, out in zip(images, moved):
+    padded = np.pad(image, ((1, 1), (1, 1), (0, 0)))
+    assert any(np.array_equal(out, padded[r:r + 6, c:c + 7])
+               for r in range(3) for c in range(3))
+
+
+def test_the_patch_products_are_a_strided_convolution():
+  rng = np.random.default_rng()
+  x = rng.normal(size=(2, 9, 8, 3)).astype(np.float32)
+  kernel = rng.normal(size=(3, 5, 5, 4)).astype(np.float32)  # [C, kh, kw, out]
+  got = np.asarray(digit_classifier._patches(jnp.asarray(x))) @ kernel.reshape(
+      75, 4)
+  # 'SAME' with stride 2: output ceil(n / 2); padding (total 5 - 1 - ...)
+  # puts the extra row/column at the end.
+  out_h, out_w = 5, 4
+  pad_h = max((out_h - 1) * 2 + 5 - 9, 0)
+  pad_w = max((out_w - 1) * 2 + 5 - 8, 0)
+  padded = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2),
+                      (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+  expected = np.zeros((2, out_h, out_w, 4), np.float32)
+  for i in range(out_h):
+    for j in range(out_w):
+      window = padded[:, 2 * i:2 * i + 5, 2 * j:2 * j + 5, :]  # [N, 5, 5, C]
+      expected[:, i, j] = np.einsum('nhwc,chwo->no', window, kernel)
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_convolutional_classifier_reads_colour_digits():
+  data = labelled_blobs(num_train=300, num_test=100)
+  # The blobs in the red channel of a colour image, noise in the others.
+  rng = np.random.default_rng(0)
+
+  def colour(grey):
+    out = rng.uniform(0, 0.2, size=(len(grey), 28, 28, 3)).astype(np.float32)
+    out[..., 0] = grey.reshape(-1, 28, 28)
+    return out.reshape(len(grey), -1)
+
+  data = dataclasses.replace(data, train_images=colour(data.train_images),
+                             test_images=colour(data.test_images))
+  config = digit_classifier.ClassifierConfig(
+      epochs=6, batch_size=10, hidden=(16,), conv_channels=(4, 8),
+      image_shape=(28, 28, 3))
+  first = digit_classifier.train_classifier(
+      data.train_images, data.train_labels, config=config, log=lambda _: None)
+  again = digit_classifier.train_classifier(
+      data.train_images, data.train_labels, config=config, log=lambda _: None)
+  for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(again), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  predicted = digit_classifier.predict(config.network(), first,
+                                       data.test_images)
+  assert np.mean(predicted == data.test_labels) > 0.9
+
+
 @pytest.fixture(scope='module')
 def classifier(local_mnist):
   """The default classifier (trained once, then read from the cache)."""
@@ -202,9 +262,8 @@ def classifier(local_mnist):
 def test_classifier_reads_the_test_set(classifier, local_mnist):
   # Measured: 0.9887 (seed 0, 15 epochs).
   assert classifier.test_accuracy >= 0.98
-  assert digit_classifier.accuracy(
-      classifier.params, local_mnist.test_images,
-      local_mnist.test_labels) == classifier.test_accuracy
+  assert classifier.accuracy(local_mnist.test_images,
+                             local_mnist.test_labels) == classifier.test_accuracy
 
 
 @pytest.mark.slow

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from jmvae_jax.errors import UserError
+from jmvae_jax.metrics import digit_classifier
 from jmvae_jax.report import grid_curves
-from jmvae_jax.tasks.mnist import (digit_classifier, export, paper_report,
-                                   release)
+from jmvae_jax.tasks.mnist import export, paper_report, release
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
 from jmvae_jax.tasks.mnist.tables import MNIST

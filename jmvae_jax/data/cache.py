@@ -1,4 +1,4 @@
-"""Cached arrays with a SHA-256 sidecar, written atomically.
+"""Arrays on disk: a cache with a SHA-256 sidecar, atomic writes, parameter trees as npz names.
 
 A data set that is slow to prepare (CelebA's detected faces, PolyMNIST read
 from its PNG files) is kept as ``NAME.npz`` beside ``NAME.json``. The sidecar
@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
+import jax
 import numpy as np
 from absl import logging
 
@@ -98,3 +99,22 @@ def write(stem: pathlib.Path, arrays: Mapping[str, np.ndarray],
   write_atomically(_path(stem, '.npz'), lambda f: np.savez(f, **arrays))
   write_atomically(_path(stem, '.json'),
                    lambda f: f.write(json.dumps(meta, indent=2).encode()))
+
+
+def flatten_params(params: Any) -> dict[str, np.ndarray]:
+  """A nested dict of arrays -> {'a/b/c': array} (NumPy, on the host), for npz files."""
+  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(params))[0]
+  return {'/'.join(str(getattr(entry, 'key', entry)) for entry in path):
+          np.asarray(leaf) for path, leaf in leaves}
+
+
+def unflatten_params(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
+  """The inverse of ``flatten_params``."""
+  tree: dict[str, Any] = {}
+  for name, value in flat.items():
+    *parents, leaf = name.split('/')
+    node = tree
+    for parent in parents:
+      node = node.setdefault(parent, {})
+    node[leaf] = value
+  return tree

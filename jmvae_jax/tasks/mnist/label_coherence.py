@@ -3,7 +3,7 @@
 For each digit c, N images are drawn as in the paper's Fig. 7: z ~ q(z|w=c),
 x = the Bernoulli means of p(x|z) (JMVAE; CVAE and CMMA draw z ~ p(z|w) and
 decode p(x|z,w), see ``generation.generate``). An independent digit
-classifier (``jmvae_jax.tasks.mnist.digit_classifier``, trained on MNIST's training
+classifier (``jmvae_jax.metrics.digit_classifier``, trained on MNIST's training
 images only) reads each image; the accuracy is the fraction read as c. It is
 the conditional-generation coherence of later multimodal VAE papers (e.g.
 Shi et al. 2019, Sutter et al. 2021) for the label -> image direction: about

@@ -35,9 +35,10 @@ import jax
 
 from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
+from jmvae_jax.metrics import digit_classifier
 from jmvae_jax.report import grid_curves, summaries, tables
-from jmvae_jax.tasks.mnist import (digit_classifier, eq9_readings, export,
-                                   figures, label_coherence, release, restore)
+from jmvae_jax.tasks.mnist import (eq9_readings, export, figures,
+                                   label_coherence, release, restore)
 from jmvae_jax.tasks.mnist.tables import MNIST
 from jmvae_jax.training.json_files import read_json_object
 from jmvae_jax.training.settings import (choice_problems, raise_problems,

@@ -39,6 +39,7 @@ import jax
 import ml_dtypes
 import numpy as np
 
+from jmvae_jax.data import cache
 from jmvae_jax.errors import UserError
 from jmvae_jax.models import LEGACY_PARAM_NAMES
 from jmvae_jax.tasks.mnist.config import Config
@@ -74,28 +75,6 @@ def is_released_model(path: str | os.PathLike) -> bool:
   path = os.path.expanduser(os.fspath(path))
   return all(os.path.isfile(os.path.join(path, name))
              for name in (CONFIG_FILE, PARAMS_FILE, RELEASE_FILE))
-
-
-def _path_name(path: tuple[Any, ...]) -> str:
-  return '/'.join(str(getattr(entry, 'key', entry)) for entry in path)
-
-
-def flatten_params(params: Any) -> dict[str, np.ndarray]:
-  """A nested dict of arrays -> {'a/b/c': array} (NumPy, on the host)."""
-  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(params))[0]
-  return {_path_name(path): np.asarray(leaf) for path, leaf in leaves}
-
-
-def unflatten_params(flat: dict[str, np.ndarray]) -> dict[str, Any]:
-  """The inverse of ``flatten_params``."""
-  tree: dict[str, Any] = {}
-  for name, value in flat.items():
-    *parents, leaf = name.split('/')
-    node = tree
-    for parent in parents:
-      node = node.setdefault(parent, {})
-    node[leaf] = value
-  return tree
 
 
 def sha256(path: str) -> str:
@@ -159,7 +138,7 @@ def load_model(path: str | os.PathLike) -> ReleasedModel:
     flat = {name: value.view(ml_dtypes.bfloat16)
             for name, value in flat.items()}
   expected = jax.eval_shape(model.init, jax.random.key(0))
-  params = unflatten_params(
+  params = cache.unflatten_params(
       {name: value.astype(np.float32) for name, value in flat.items()})
   # Models released before modalities had names: 'x_encoder' -> 'image_encoder'.
   params = rename_keys(params, {
@@ -184,7 +163,7 @@ def write_params(path: str, params: Any, storage_dtype: str) -> None:
   if storage_dtype not in STORAGE_DTYPES:
     raise UserError(f'the storage dtype must be one of {STORAGE_DTYPES}, got '
                     f'{storage_dtype!r}')
-  flat = flatten_params(params)
+  flat = cache.flatten_params(params)
   cast = np.float32 if storage_dtype == 'float32' else ml_dtypes.bfloat16
   flat = {name: value.astype(cast) for name, value in flat.items()}
   if storage_dtype == 'bfloat16':
