@@ -273,8 +273,9 @@ def make_epoch(model: Any, config: Config
   """
   from jmvae_jax.training import parallel
   from jmvae_jax.tasks.mnist import train
+  from jmvae_jax.training import elbo
   mesh = parallel.make_data_mesh()
-  state = train.init_state(model, config)
+  state = elbo.init_state(model, config)
   return (train.make_train_epoch(model, config, mesh),
           lambda tree: parallel.replicate(tree, mesh),
           jax.device_put(state, parallel.replicated(mesh)))

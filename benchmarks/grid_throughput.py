@@ -24,7 +24,7 @@ from benchmarks import bench_util
 from jmvae_jax.tasks.mnist import grid
 from jmvae_jax.tasks.mnist import train
 from jmvae_jax.tasks.mnist.config import PAPER_SETTINGS, Config
-from jmvae_jax.training import parallel
+from jmvae_jax.training import elbo, parallel
 
 _RESULTS = os.path.join(os.path.dirname(__file__), 'results_grid.md')
 # Rows of the paper grid by model type; the three JMVAE-kl rows share a grid.
@@ -44,7 +44,7 @@ def _epoch_and_state(configs: list[Config], mesh):
   model = configs[0].build_model()
   if len(configs) == 1:
     return (train.make_train_epoch(model, configs[0], mesh),
-            train.init_state(model, configs[0]))
+            elbo.init_state(model, configs[0]))
   return (grid.make_grid_train_epoch(model, configs, mesh),
           grid.init_grid_state(model, configs))
 

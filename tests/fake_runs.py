@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
-from jmvae_jax.tasks.mnist import train
+from jmvae_jax.training import elbo
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.training.checkpoints import Checkpoints
 from tests.binaries import run_module
@@ -39,7 +39,7 @@ def fake_run(workdir: str, config: Config, *,
   with open(os.path.join(workdir, 'results.json'), 'w') as f:
     json.dump({'model': config.model, 'alpha': config.alpha,
                'epoch': config.epochs, **(results or {})}, f)
-  state = train.init_state(config.build_model(), config)
+  state = elbo.init_state(config.build_model(), config)
   state = state.replace(
       epoch=jnp.asarray(config.epochs, jnp.int32),
       params=jax.tree.map(

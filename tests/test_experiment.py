@@ -11,7 +11,7 @@ import pytest
 from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
 from jmvae_jax.tasks.mnist import evaluation
-from jmvae_jax.tasks.mnist import train
+from jmvae_jax.training import elbo
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
 from jmvae_jax.training import parallel
@@ -31,7 +31,7 @@ def data():
 def _final_state(config, workdir):
   model = config.build_model()
   checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'))
-  state = checkpoints.restore_latest(train.init_state(model, config))
+  state = checkpoints.restore_latest(elbo.init_state(model, config))
   checkpoints.close()
   return state
 

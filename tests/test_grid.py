@@ -11,7 +11,7 @@ import pytest
 from jmvae_jax.errors import UserError
 from jmvae_jax.report import summaries
 from jmvae_jax.tasks.mnist import grid
-from jmvae_jax.tasks.mnist import train
+from jmvae_jax.training import elbo
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
 from jmvae_jax.training.checkpoints import Checkpoints
@@ -39,7 +39,7 @@ def data():
 def _state(config, workdir):
   checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), log=_quiet)
   state = checkpoints.restore_latest(
-      train.init_state(config.build_model(), config))
+      elbo.init_state(config.build_model(), config))
   checkpoints.close()
   return state
 

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from jmvae_jax.tasks.mnist import train
+from jmvae_jax.training import elbo
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.training.checkpoints import Checkpoints
 from tests.synthetic import labelled_blobs
@@ -44,7 +44,7 @@ def _run(*flags, check=True):
 def _final_params(workdir, **config):
   config = Config(**config)
   checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'))
-  state = checkpoints.restore_latest(train.init_state(config.build_model(), config))
+  state = checkpoints.restore_latest(elbo.init_state(config.build_model(), config))
   checkpoints.close()
   return state
 

@@ -21,7 +21,7 @@ import pytest
 
 from jmvae_jax import models
 from jmvae_jax.errors import UserError
-from jmvae_jax.tasks.mnist import train
+from jmvae_jax.training import elbo
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
 from jmvae_jax.training import checkpoints as checkpoints_lib
@@ -48,7 +48,7 @@ def _quiet(_):
 def _state(config, workdir):
   checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), log=_quiet)
   state = checkpoints.restore_latest(
-      train.init_state(config.build_model(), config))
+      elbo.init_state(config.build_model(), config))
   checkpoints.close()
   return state
 
@@ -75,7 +75,7 @@ def test_non_finite_epoch_stops_the_run_and_keeps_the_finite_checkpoints(
     tmp_path, checkpoint_every, saved):
   """A fake epoch turns NaN in epoch 3 at its 5th step."""
   config = dataclasses.replace(TINY, epochs=5)
-  state = train.init_state(config.build_model(), config)
+  state = elbo.init_state(config.build_model(), config)
   steps_per_epoch = 10
 
   def epoch_fn(state):
@@ -152,7 +152,7 @@ def test_the_eta_counts_the_time_between_epochs(tmp_path):
   # Training takes no time here and the work after each epoch 1.5 s (as a
   # large checkpoint does on an accelerator): the ETA is the wall time.
   config = dataclasses.replace(TINY, epochs=4)
-  state = train.init_state(config.build_model(), config)
+  state = elbo.init_state(config.build_model(), config)
 
   def epoch_fn(state):
     return state.replace(epoch=state.epoch + 1), {
@@ -203,7 +203,7 @@ def test_blowup_of_a_term_is_warned_and_recorded():
 
 def test_blowup_warning_reaches_metrics_and_log(tmp_path):
   config = TINY
-  state = train.init_state(config.build_model(), config)
+  state = elbo.init_state(config.build_model(), config)
 
   def epoch_fn(state):
     epoch = int(state.epoch) + 1
@@ -490,7 +490,7 @@ def test_checkpoint_with_the_parameter_names_before_modality_names_loads(
   # A state saved by the two-modality models, whose networks were 'x_encoder',
   # 'w_decoder', ...: restored under the modality names and bit-identical.
   config = dataclasses.replace(TINY, seed=5)
-  state = train.init_state(config.build_model(), config)
+  state = elbo.init_state(config.build_model(), config)
   old_names = {new: old for old, new in models.LEGACY_PARAM_NAMES.items()}
   legacy = checkpoints_lib.rename_keys(state, old_names)
   assert 'x_encoder' in legacy.params and 'image_encoder' not in legacy.params
@@ -500,7 +500,7 @@ def test_checkpoint_with_the_parameter_names_before_modality_names_loads(
   loader = Checkpoints(tmp_path / 'checkpoints', log=_quiet,
                        legacy_names=models.LEGACY_PARAM_NAMES)
   restored = loader.restore_latest(
-      train.init_state(config.build_model(), dataclasses.replace(config,
+      elbo.init_state(config.build_model(), dataclasses.replace(config,
                                                                  seed=6)))
   loader.close()
   assert set(restored.params) == set(state.params)

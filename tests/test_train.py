@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jmvae_jax.nn import dense as networks
-from jmvae_jax.tasks.mnist import train
+from jmvae_jax.training import elbo
 from jmvae_jax.tasks.mnist.config import Config
 
 
@@ -26,7 +26,7 @@ def test_first_update_is_adam_of_the_clipped_gradient(clip):
                                grad_clip_norm=clip)
   norm = np.sqrt(sum(np.sum(g ** 2) for g in grads.values()))
   scale = min(1.0, clip / norm) if clip else 1.0
-  optimizer = train.make_optimizer(config)
+  optimizer = elbo.make_optimizer(config)
   params = {name: jnp.zeros(g.shape, jnp.float32) for name, g in grads.items()}
   with jax.numpy_dtype_promotion('standard'):  # As train.py steps it.
     updates, _ = optimizer.update(

@@ -20,7 +20,7 @@ from jmvae_jax.data import mnist
 from jmvae_jax.tasks.mnist import evaluation, train
 from jmvae_jax.tasks.mnist.config import RESUME_FIELDS, Config
 from jmvae_jax.tasks.mnist.tables import MNIST as MNIST_TABLES
-from jmvae_jax.training import experiment, parallel
+from jmvae_jax.training import elbo, experiment, parallel
 from jmvae_jax.training.workdir import check_training_data
 
 _TEST_STREAM = 3
@@ -70,7 +70,7 @@ class MnistTask:
           key=jax.random.fold_in(state.key, _TEST_STREAM), log=log)
 
     return experiment.RunParts(
-        init_state=functools.partial(train.init_state, model, config),
+        init_state=functools.partial(elbo.init_state, model, config),
         train_epoch=lambda state: epoch(state, images, labels),
         evaluate=evaluate,
         images_per_epoch=(len(data.train_labels) // config.batch_size

@@ -1,6 +1,6 @@
 """A grid of MNIST models trained as one compiled program.
 
-Members share the architecture and every setting but ``train.MEMBER_SETTINGS``
+Members share the architecture and every setting but ``elbo.MEMBER_SETTINGS``
 (alpha, warm-up, learning rate) and the seed. Their train states are stacked on
 a leading member axis and one jitted epoch runs ``jax.vmap`` of the single-run
 epoch (``train.epoch_function``) over it: each member draws its own data order,
@@ -40,14 +40,14 @@ from jmvae_jax.report import summaries
 from jmvae_jax.tasks.mnist import evaluation
 from jmvae_jax.tasks.mnist import train
 from jmvae_jax.tasks.mnist.config import RESUME_FIELDS, Config
-from jmvae_jax.training import parallel, run_loop
+from jmvae_jax.training import elbo, parallel, run_loop
 from jmvae_jax.training.checkpoints import Checkpoints
 from jmvae_jax.training.workdir import (check_training_data, locked,
                                         make_writable_dir, prepare_workdir,
                                         write_json_atomically)
 
 # Settings a grid's members may differ in; all others must be equal.
-VARYING = ('seed',) + train.MEMBER_SETTINGS
+VARYING = ('seed',) + elbo.MEMBER_SETTINGS
 
 
 def check_members(configs: Sequence[Config]) -> None:
@@ -77,7 +77,7 @@ def unstack(tree: Any, index: int) -> Any:
 
 def init_grid_state(model: Any, configs: Sequence[Config]) -> train.TrainState:
   """The members' fresh states (each exactly its separate run's), stacked."""
-  return stack([train.init_state(model, config) for config in configs])
+  return stack([elbo.init_state(model, config) for config in configs])
 
 
 def make_grid_train_epoch(
@@ -95,7 +95,7 @@ def make_grid_train_epoch(
   settings = {name: jnp.asarray([getattr(c, name) for c in configs],
                                 jnp.float32 if name != 'warmup_epochs'
                                 else jnp.int32)
-              for name in train.MEMBER_SETTINGS}
+              for name in elbo.MEMBER_SETTINGS}
   vmapped = jax.vmap(epoch, in_axes=(0, None, None, 0))
   return jax.jit(lambda state, images, labels: vmapped(state, images, labels,
                                                        settings),

@@ -17,8 +17,9 @@ import jax
 
 from jmvae_jax import models, tasks
 from jmvae_jax.errors import UserError
-from jmvae_jax.tasks.mnist import release, train
+from jmvae_jax.tasks.mnist import release
 from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.training import elbo
 from jmvae_jax.training.restore import read_config_values, restore_state
 
 
@@ -79,7 +80,7 @@ def load_run(workdir: str | os.PathLike, *,
   model = config.build_model()
   # Shapes only (no initialization runs); the key is real because checkpoints
   # store typed keys as their raw data.
-  template = jax.eval_shape(functools.partial(train.init_state, model, config))
+  template = jax.eval_shape(functools.partial(elbo.init_state, model, config))
   template = template.replace(key=jax.random.key(config.seed))
   state = restore_state(workdir, template,
                         legacy_names=models.LEGACY_PARAM_NAMES)

@@ -1,0 +1,129 @@
+"""ELBO training of a keyed model: Adam on its objective, one jitted epoch.
+
+Each step draws a batch, turns it into the model's observations with the
+task's ``Prepare`` (MNIST: binarize afresh and one-hot the labels; PolyMNIST:
+scale the colour images), computes the loss terms
+(``objectives.multimodal_loss_terms``), their gradients and the Adam update,
+inside the shared epoch loop (``jmvae_jax.training.train.scan_epoch``).
+
+The epoch is data-parallel over a mesh (see ``jmvae_jax.training.parallel``):
+state and training set are replicated, each step's batch is split over the
+devices, and the compiler inserts the all-reduces. Every device draws the same
+permutation, and the random bits do not depend on the partitioning, so any
+device count trains on the same batches with the same draws as one device.
+
+Settings read from the config: learning_rate, adam_eps, grad_clip_norm,
+seed, batch_size, alpha, warmup_epochs, anneal_alpha.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jmvae_jax import objectives
+from jmvae_jax.training import parallel
+from jmvae_jax.training import train as train_lib
+from jmvae_jax.training.optim import apply_gradients
+from jmvae_jax.training.train import TrainState, scan_epoch
+
+# (key, training data, batch indices [B]) -> {modality name: [B, dim]}: the
+# batch as the model observes it, sharded over the mesh. The training data is
+# any pytree of arrays with the examples on their leading axis.
+Prepare = Callable[[jax.Array, Any, jax.Array], dict[str, jax.Array]]
+
+# The settings a grid of models may vary member by member (see
+# ``jmvae_jax.tasks.mnist.grid``), as a dict of scalars: Python numbers for
+# one run, traced per-member values inside a vmapped grid.
+MEMBER_SETTINGS = ('alpha', 'warmup_epochs', 'learning_rate')
+
+
+def make_optimizer(config: Any, learning_rate: Any = None
+                   ) -> optax.GradientTransformation:
+  """Adam (the paper: learning rate 1e-3), after clipping the gradient's global
+  norm to config.grad_clip_norm when that is positive.
+
+  ``learning_rate`` (a number or a traced scalar) overrides
+  config.learning_rate; the optimizer state's structure never depends on it.
+  """
+  adam = optax.adam(config.learning_rate if learning_rate is None
+                    else learning_rate, eps=config.adam_eps)
+  if config.grad_clip_norm > 0:
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)
+  return adam
+
+
+def init_state(model: Any, config: Any) -> TrainState:
+  """A fresh state of ``model`` with config.seed's parameters and Adam moments."""
+  return train_lib.init_state(config.seed, model.init,
+                              make_optimizer(config).init)
+
+
+def member_settings(config: Any) -> dict[str, float]:
+  """The MEMBER_SETTINGS of ``config``."""
+  return {name: getattr(config, name) for name in MEMBER_SETTINGS}
+
+
+def epoch_function(model: Any, config: Any, prepare: Prepare
+                   ) -> Callable[[TrainState, Any, dict[str, Any]],
+                                 tuple[TrainState, dict[str, jax.Array]]]:
+  """The unjitted epoch: (state, data, settings) -> (state, metrics).
+
+  ``settings`` supplies MEMBER_SETTINGS (scalars, possibly traced); every other
+  setting comes from ``config``. Step s splits its key in two: the first goes
+  to ``prepare``, the second draws the objective's samples. See
+  ``make_train_epoch`` for the rest.
+  """
+
+  def loss_fn(params, observed, key, kl_weight, alpha):
+    terms = objectives.multimodal_loss_terms(model, params, observed, key=key)
+    loss = objectives.total_loss(terms, kl_weight=kl_weight, alpha=alpha,
+                                 anneal_alpha=config.anneal_alpha)
+    return loss, {name: jnp.mean(v) for name, v in terms.items()}
+
+  def train_epoch(state: TrainState, data: Any, settings: dict[str, Any]):
+    optimizer = make_optimizer(config, settings['learning_rate'])
+
+    def train_step(params, opt_state, batch_indices, key, kl_weight):
+      prepare_key, sample_key = jax.random.split(key)
+      observed = prepare(prepare_key, data, batch_indices)
+      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          params, observed, sample_key, kl_weight, settings['alpha'])
+      params, opt_state = apply_gradients(optimizer, grads, opt_state, params)
+      return params, opt_state, dict(terms, loss=loss)
+
+    return scan_epoch(state,
+                      num_examples=jax.tree.leaves(data)[0].shape[0],
+                      batch_size=config.batch_size,
+                      warmup_epochs=settings['warmup_epochs'],
+                      step_fn=train_step)
+
+  return train_epoch
+
+
+def make_train_epoch(model: Any, config: Any, mesh: jax.sharding.Mesh,
+                     prepare: Prepare
+                     ) -> Callable[[TrainState, Any],
+                                   tuple[TrainState, dict[str, jax.Array]]]:
+  """A jitted function running one epoch: (state, data) -> (state, metrics).
+
+  Args:
+    model: the model to train (see ``jmvae_jax.models``).
+    config: the run's settings (batch size, alpha, warm-up, learning rate).
+    mesh: the devices to train on; config.batch_size must be a multiple of
+      their number.
+    prepare: the task's batch -> observations.
+
+  The returned function shuffles the training data with fold_in(key, epoch),
+  drops the last N % batch_size examples, and returns metrics averaged over
+  the epoch's steps: every loss term, the total loss, the KL weight and
+  FIRST_NONFINITE_STEP. ``state`` is donated; the new state and the metrics
+  are replicated over ``mesh``.
+  """
+  epoch = epoch_function(model, config, prepare)
+  settings = member_settings(config)
+  return jax.jit(lambda state, data: epoch(state, data, settings),
+                 donate_argnums=0, out_shardings=parallel.replicated(mesh))
