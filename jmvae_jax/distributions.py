@@ -78,6 +78,16 @@ def bernoulli_log_prob(x: ArrayLike, logits: ArrayLike) -> jax.Array:
   return jnp.sum(x * logits - softplus(logits), axis=-1)
 
 
+def laplace_log_prob(x: ArrayLike, loc: ArrayLike, scale: float) -> jax.Array:
+  """log Laplace(x; loc, scale), summed over the last axis: [..., D] -> [...].
+
+  -sum_d (|x_d - loc_d| / scale + log(2 scale)): the image likelihood of the
+  PolyMNIST models (a fixed scale, as MoPoE's PolyMNIST decoders use).
+  """
+  x, loc = jnp.asarray(x), jnp.asarray(loc)
+  return -jnp.sum(jnp.abs(x - loc) / scale + jnp.log(2.0 * scale), axis=-1)
+
+
 def categorical_log_prob(one_hot: ArrayLike, logits: ArrayLike) -> jax.Array:
   """log Categorical(w; softmax(logits)) for one-hot w: [..., C] -> [...]."""
   one_hot, logits = jnp.asarray(one_hot), jnp.asarray(logits)

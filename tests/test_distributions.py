@@ -64,6 +64,15 @@ def test_bernoulli_log_prob_is_finite_for_extreme_logits():
   np.testing.assert_allclose(wrong, [-400.0], rtol=1e-6)
 
 
+def test_laplace_log_prob_matches_scipy(rng):
+  x = rng.uniform(size=(4, 6))
+  loc = rng.normal(size=(4, 6))
+  scale = rng.uniform(0.1, 2.0)
+  np.testing.assert_allclose(
+      distributions.laplace_log_prob(x, loc, scale),
+      stats.laplace.logpdf(x, loc=loc, scale=scale).sum(-1), rtol=1e-5)
+
+
 def test_categorical_log_prob_matches_scipy(rng):
   logits = rng.normal(size=(8, 10)).astype(np.float32) * 3
   classes = rng.integers(0, 10, size=8)

@@ -51,8 +51,13 @@ _MNIST_RUN = ('--epochs=1', '--warmup_epochs=1', '--batch_size=50',
               '--train_examples=400', '--noverify_data')
 _CELEBA_RUN = ('--epochs=1', '--warmup_epochs=1', '--batch_size=4',
                '--eval_k=2', '--eval_prior_samples=4', '--cache_dir=')
+_POLYMNIST_RUN = ('--epochs=1', '--warmup_epochs=1', '--latent_dim=4',
+                  '--hidden_width=16', '--eval_k=2', '--eval_examples=20',
+                  '--eval_batch_size=10', '--eval_chunk_size=2',
+                  '--noverify_data')
 _TINY = {
     'experiments.mnist': _MNIST_RUN,
+    'experiments.polymnist': _POLYMNIST_RUN,
     'experiments.tables': _MNIST_RUN,
     'experiments.celeba': _CELEBA_RUN,
     'experiments.generate': ('--num=4',),
@@ -188,7 +193,7 @@ def test_readme_commands_run_in_order_on_a_fresh_directory(tmp_path):
     module = words[2]
     extra = list(_TINY.get(module, ()))
     if module in ('experiments.mnist', 'experiments.tables',
-                  'experiments.paper_report'):
+                  'experiments.paper_report', 'experiments.polymnist'):
       extra.append(f'--data_dir={mnist_dir}')
     if module == 'experiments.tables' and not _flag(words, 'rows'):
       extra.append('--rows=vae')  # One row, not seven.

@@ -211,8 +211,8 @@ def generate(images: mnist.LabelledImages, *, seed: int) -> PolyMNISTData:
 
 def load_polymnist(data_dir: str | os.PathLike, *,
                    sources: Sequence[str] = SOURCES, seed: int = 0,
-                   mnist_sources: Sequence[str] = ('tfds', 'local', 'fetch')
-                   ) -> PolyMNISTData:
+                   mnist_sources: Sequence[str] = ('tfds', 'local', 'fetch'),
+                   verify_mnist: bool = True) -> PolyMNISTData:
   """PolyMNIST from the first of ``sources`` that has it (module docstring).
 
   Args:
@@ -222,6 +222,7 @@ def load_polymnist(data_dir: str | os.PathLike, *,
     seed: the seed of a generated PolyMNIST.
     mnist_sources: where MNIST is looked for when generating
       (``mnist.load_mnist``).
+    verify_mnist: check the standard MNIST files by SHA-256 first.
 
   Raises:
     UserError: an unknown source, published files that are incomplete or
@@ -236,7 +237,7 @@ def load_polymnist(data_dir: str | os.PathLike, *,
     return _from_files(root / FILES_DIR)
   if 'generate' in sources:
     images = mnist.load_mnist(root, num_train=mnist.MAX_TRAIN,
-                              sources=mnist_sources)
+                              sources=mnist_sources, verify=verify_mnist)
     data = generate(images, seed=seed)
     logging.info('Generated PolyMNIST (seed %d): %d training, %d test '
                  'examples.', seed, len(data.train_labels),

@@ -84,13 +84,14 @@ class Task(Protocol):
     resume_fields: the config fields a checkpoint only resumes under.
     logged_prefixes: the metrics shown in each epoch's log line.
     legacy_param_names: parameter renames applied to older checkpoints.
-    tables: the paper's tables of this data set, for report.md.
+    tables: the paper's tables of this data set, for report.md; None when the
+      paper has none.
   """
 
   resume_fields: tuple[str, ...]
   logged_prefixes: tuple[str, ...]
   legacy_param_names: Mapping[str, str]
-  tables: TableSet
+  tables: TableSet | None
 
   def load_data(self, config: Any, log: Log) -> Any:
     """The data set ``config`` names, e.g. from config.data_dir."""

@@ -1,0 +1,122 @@
+"""Subset likelihoods against exact answers, and the PolyMNIST run end to end on tiny data."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jmvae_jax import bounds, models
+from jmvae_jax.data import polymnist
+from jmvae_jax.errors import UserError
+from jmvae_jax.metrics import subsets
+from jmvae_jax.tasks.polymnist import config as config_lib
+from jmvae_jax.tasks.polymnist import experiment
+from tests import linear_gaussian_multi as lgm
+from tests.synthetic import labelled_blobs
+
+
+def test_every_subset_is_listed_once_by_size():
+  listed = subsets.nonempty_subsets(('a', 'b', 'c', 'd'))
+  assert len(listed) == 15 and len(set(listed)) == 15
+  assert [len(s) for s in listed] == sorted(len(s) for s in listed)
+  assert listed[:5] == [('a',), ('b',), ('c',), ('d',), ('a', 'b')]
+  assert subsets.name_of(('a', 'c')) == 'a+c'
+
+
+def test_subset_likelihoods_with_exact_posteriors_are_exact():
+  params = lgm.make_params(int(np.random.default_rng().integers(1 << 20)))
+  data = lgm.sample_data(params, 6, seed=1)
+  observed = {name: jnp.asarray(v, jnp.float32) for name, v in data.items()}
+  got = jax.jit(lambda p, o: subsets.log_likelihoods(
+      lgm.LinearGaussianMulti(), p, o, key=jax.random.key(0), k=3))(
+          jax.tree.map(jnp.asarray, params), observed)
+  for subset in subsets.nonempty_subsets(lgm.NAMES):
+    expected = lgm.exact_log_marginal(params, data, subset)
+    np.testing.assert_allclose(got[f'log_p/{subsets.name_of(subset)}'],
+                               expected, rtol=2e-4, atol=2e-3)
+  # The conditionals are then exact differences: check one by hand.
+  means = {name: float(np.mean(value)) for name, value in got.items()}
+  by_size = subsets.conditionals_by_size(means, lgm.NAMES)
+  a, b, c = lgm.NAMES
+  expected_given_2 = np.mean([
+      means[f'log_p/{a}+{b}+{c}'] - means[f'log_p/{b}+{c}'],
+      means[f'log_p/{a}+{b}+{c}'] - means[f'log_p/{a}+{c}'],
+      means[f'log_p/{a}+{b}+{c}'] - means[f'log_p/{a}+{b}']])
+  assert by_size['conditional_given_2'] == pytest.approx(expected_given_2)
+  assert set(by_size) == {'conditional_given_1', 'conditional_given_2'}
+
+
+def test_two_modality_subsets_are_the_paper_bounds():
+  model = models.make_model('jmvae_kl', latent_dim=3, encoder_hidden=(8,),
+                            decoder_hidden=(8,))
+  params = jax.jit(model.init)(jax.random.key(0))
+  rng = np.random.default_rng()
+  x = jnp.asarray(rng.integers(0, 2, (4, 784)), jnp.float32)
+  w = jax.nn.one_hot(jnp.asarray(rng.integers(0, 10, 4)), 10)
+  key = jax.random.key(int(rng.integers(1 << 20)))
+  got = subsets.log_likelihoods(model, params, {'image': x, 'label': w},
+                                key=key, k=7)
+  np.testing.assert_allclose(
+      got['log_p/image'], bounds.iw_marginal(model, params, x, w, key=key, k=7,
+                                             proposal='single'), rtol=1e-6)
+  np.testing.assert_allclose(
+      got['log_p/image+label'],
+      bounds.iw_joint(model, params, x, w, key=key, k=7), rtol=1e-6)
+
+
+def _tiny_config(**changes):
+  settings = dict(epochs=2, warmup_epochs=1, train_examples=200,
+                  hidden_width=16, latent_dim=4, eval_k=3, eval_examples=12,
+                  eval_batch_size=6, eval_chunk_size=3)
+  settings.update(changes)
+  return config_lib.PolyMNISTConfig(**settings)
+
+
+@pytest.fixture(scope='module')
+def tiny_data():
+  return polymnist.generate(labelled_blobs(num_train=200, num_test=12), seed=0)
+
+
+@pytest.mark.parametrize('model', ['jmvae_kl', 'jmvae_zero'])
+def test_a_run_trains_resumes_and_writes_every_subset(tiny_data, tmp_path,
+                                                      model):
+  lines = []
+  first = experiment.train_and_evaluate(_tiny_config(model=model), tmp_path,
+                                        data=tiny_data, log=lines.append)
+  assert first['epoch'] == 2 and first['num_test_examples'] == 12
+  names = [f'log_p/{subsets.name_of(s)}'
+           for s in subsets.nonempty_subsets(polymnist.MODALITY_NAMES)]
+  assert len(names) == 31 and all(np.isfinite(first[n]) for n in names)
+  assert first['joint'] == first['log_p/m0+m1+m2+m3+m4']
+  assert [f'conditional_given_{s}' in first for s in range(1, 5)] == [True] * 4
+  # Every term is named by modality; JMVAE-zero has no unimodal KL.
+  logged = json.loads((tmp_path / 'metrics.jsonl').read_text().splitlines()[0])
+  assert {f'recon/m{m}' for m in range(5)} <= set(logged)
+  assert ('kl_unimodal/m4' in logged) == (model == 'jmvae_kl')
+  again = experiment.train_and_evaluate(_tiny_config(model=model, epochs=3),
+                                        tmp_path, data=tiny_data,
+                                        log=lines.append)
+  assert again['epoch'] == 3
+  assert any('resuming from the checkpoint after epoch 2' in line
+             for line in lines)
+  assert json.loads((tmp_path / 'results.json').read_text())['epoch'] == 3
+
+
+def test_bad_settings_are_refused_in_one_line():
+  with pytest.raises(UserError, match='model') as error:
+    config_lib.PolyMNISTConfig(model='vae')
+  assert '\n' not in str(error.value)
+  with pytest.raises(UserError, match='laplace_scale'):
+    config_lib.PolyMNISTConfig(laplace_scale=0.0)
+
+
+def test_observations_are_the_five_images_scaled():
+  images = np.random.default_rng().integers(0, 256, (3, 5, 28, 28, 3),
+                                            dtype=np.uint8)
+  got = experiment.observed(jnp.asarray(images))
+  assert list(got) == ['m0', 'm1', 'm2', 'm3', 'm4']
+  for m in range(5):
+    np.testing.assert_allclose(got[f'm{m}'],
+                               images[:, m].reshape(3, -1) / 255.0, rtol=1e-6)
