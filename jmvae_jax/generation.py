@@ -179,6 +179,31 @@ def generate(model: Any, params: Any, given: Given, target: str, *,
                    samples=_readout(model, params, target, z, given))
 
 
+@functools.partial(jax.jit, static_argnames=('model', 'targets', 'num_samples'))
+def generate_from_prior(model: Any, params: Any, targets: tuple[str, ...], *,
+                        key: jax.Array, num_samples: int
+                        ) -> dict[str, jax.Array]:
+  """Unconditional generation: z ~ p(z) = N(0, I), each target decoded at the same z.
+
+  Args:
+    model: a keyed model with decoders.
+    params: its parameters.
+    targets: the names of the modalities to decode.
+    key: typed PRNG key of the draws.
+    num_samples: draws S of z.
+
+  Returns:
+    {target: its readout [S, dim]}.
+  """
+  if _conditional_names(model) is not None:
+    raise ValueError(f'a {type(model).__name__} generates x given w only; '
+                     'use generate with the given w')
+  keyed = models.as_multimodal(model)
+  z = jax.random.normal(key, (num_samples, keyed.latent_dim))
+  return {target: _readout(model, params, target, z, {})
+          for target in targets}
+
+
 @functools.partial(jax.jit, static_argnames=('model', 'target'))
 def reconstruct(model: Any, params: Any, given: Given, target: str, *,
                 key: jax.Array | None = None) -> jax.Array:

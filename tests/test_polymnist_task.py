@@ -10,7 +10,8 @@ import pytest
 from jmvae_jax import bounds, models
 from jmvae_jax.data import polymnist
 from jmvae_jax.errors import UserError
-from jmvae_jax.metrics import subsets
+from jmvae_jax.metrics import digit_classifier, subsets
+from jmvae_jax.tasks.polymnist import classifiers
 from jmvae_jax.tasks.polymnist import config as config_lib
 from jmvae_jax.tasks.polymnist import experiment
 from tests import linear_gaussian_multi as lgm
@@ -69,7 +70,8 @@ def test_two_modality_subsets_are_the_paper_bounds():
 def _tiny_config(**changes):
   settings = dict(epochs=2, warmup_epochs=1, train_examples=200,
                   hidden_width=16, latent_dim=4, eval_k=3, eval_examples=12,
-                  eval_batch_size=6, eval_chunk_size=3)
+                  eval_batch_size=6, eval_chunk_size=3,
+                  separability_examples=100)
   settings.update(changes)
   return config_lib.PolyMNISTConfig(**settings)
 
@@ -79,6 +81,8 @@ def tiny_data():
   return polymnist.generate(labelled_blobs(num_train=200, num_test=12), seed=0)
 
 
+# Each run compiles the 31 subset bounds (about a minute on a loaded core).
+@pytest.mark.slow
 @pytest.mark.parametrize('model', ['jmvae_kl', 'jmvae_zero'])
 def test_a_run_trains_resumes_and_writes_every_subset(tiny_data, tmp_path,
                                                       model):
@@ -91,6 +95,11 @@ def test_a_run_trains_resumes_and_writes_every_subset(tiny_data, tmp_path,
   assert len(names) == 31 and all(np.isfinite(first[n]) for n in names)
   assert first['joint'] == first['log_p/m0+m1+m2+m3+m4']
   assert [f'conditional_given_{s}' in first for s in range(1, 5)] == [True] * 4
+  for size in range(1, 6):
+    assert 0 <= first[f'separability_given_{size}'] <= 1
+  assert not any(key.startswith('coherence') for key in first)
+  assert any('run python -m experiments.polymnist_classifiers once' in line
+             for line in lines)
   # Every term is named by modality; JMVAE-zero has no unimodal KL.
   logged = json.loads((tmp_path / 'metrics.jsonl').read_text().splitlines()[0])
   assert {f'recon/m{m}' for m in range(5)} <= set(logged)
@@ -102,6 +111,27 @@ def test_a_run_trains_resumes_and_writes_every_subset(tiny_data, tmp_path,
   assert any('resuming from the checkpoint after epoch 2' in line
              for line in lines)
   assert json.loads((tmp_path / 'results.json').read_text())['epoch'] == 3
+
+
+@pytest.mark.slow
+def test_cached_classifiers_add_coherence(tiny_data, tmp_path, monkeypatch):
+  tiny = digit_classifier.ClassifierConfig(
+      epochs=2, batch_size=50, hidden=(8,), conv_channels=(4,),
+      image_shape=(28, 28, 3))
+  monkeypatch.setattr(classifiers, 'CLASSIFIER', tiny)
+  judges = classifiers.load_or_train(tiny_data, cache_dir=tmp_path,
+                                     config=tiny, log=lambda _: None)
+  assert sorted(judges) == list(polymnist.MODALITY_NAMES)
+  results = experiment.train_and_evaluate(
+      _tiny_config(data_dir=str(tmp_path)), tmp_path / 'run', data=tiny_data,
+      log=lambda _: None)
+  # 5 x 4 (one given) + 10 x 3 + 10 x 2 + 5 x 1 = 75 (subset, target) pairs.
+  pairs = [key for key in results if key.startswith('coherence/')]
+  assert len(pairs) == 75 and 'coherence/m1+m3->m0' in results
+  for size in range(1, 5):
+    assert 0 <= results[f'coherence_given_{size}'] <= 1
+  assert 0 <= results['coherence_unconditional'] <= 1
+  assert results['classifier_accuracy/m2'] == judges['m2'].test_accuracy
 
 
 def test_bad_settings_are_refused_in_one_line():

@@ -58,6 +58,7 @@ _POLYMNIST_RUN = ('--epochs=1', '--warmup_epochs=1', '--latent_dim=4',
 _TINY = {
     'experiments.mnist': _MNIST_RUN,
     'experiments.polymnist': _POLYMNIST_RUN,
+    'experiments.polymnist_classifiers': ('--noverify_data',),
     'experiments.tables': _MNIST_RUN,
     'experiments.celeba': _CELEBA_RUN,
     'experiments.generate': ('--num=4',),
@@ -193,7 +194,8 @@ def test_readme_commands_run_in_order_on_a_fresh_directory(tmp_path):
     module = words[2]
     extra = list(_TINY.get(module, ()))
     if module in ('experiments.mnist', 'experiments.tables',
-                  'experiments.paper_report', 'experiments.polymnist'):
+                  'experiments.paper_report', 'experiments.polymnist',
+                  'experiments.polymnist_classifiers'):
       extra.append(f'--data_dir={mnist_dir}')
     if module == 'experiments.tables' and not _flag(words, 'rows'):
       extra.append('--rows=vae')  # One row, not seven.

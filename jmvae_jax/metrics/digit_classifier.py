@@ -250,6 +250,28 @@ def _cache_name(config: ClassifierConfig, images: np.ndarray,
   return f'digit_net_{digest.hexdigest()[:16]}.npz'
 
 
+def _cache_path(data: mnist.LabelledImages, cache_dir: str | os.PathLike,
+                config: ClassifierConfig) -> str:
+  """CACHE_DIR/classifiers/digit_net_<digest of config and training data>.npz."""
+  return os.path.join(os.path.expanduser(os.fspath(cache_dir)), 'classifiers',
+                      _cache_name(config, data.train_images, data.train_labels))
+
+
+def load_cached(data: mnist.LabelledImages, *,
+                cache_dir: str | os.PathLike = '~/.cache/jmvae_jax',
+                config: ClassifierConfig = ClassifierConfig()
+                ) -> DigitClassifier | None:
+  """The classifier ``load_or_train`` would return, if it is cached; else None."""
+  path = _cache_path(data, cache_dir, config)
+  if not os.path.isfile(path):
+    return None
+  with np.load(path) as stored:
+    flat = {name: stored[name] for name in stored.files}
+  meta = json.loads(str(flat.pop('__meta__')))
+  return DigitClassifier(params=cache.unflatten_params(flat), path=path,
+                         config=config, **meta)
+
+
 def load_or_train(data: mnist.LabelledImages, *,
                   cache_dir: str | os.PathLike = '~/.cache/jmvae_jax',
                   config: ClassifierConfig = ClassifierConfig(),
@@ -267,16 +289,10 @@ def load_or_train(data: mnist.LabelledImages, *,
   Returns:
     The classifier, with its test accuracy and training time.
   """
-  directory = os.path.join(os.path.expanduser(os.fspath(cache_dir)),
-                           'classifiers')
-  path = os.path.join(directory, _cache_name(config, data.train_images,
-                                             data.train_labels))
-  if os.path.isfile(path):
-    with np.load(path) as stored:
-      flat = {name: stored[name] for name in stored.files}
-    meta = json.loads(str(flat.pop('__meta__')))
-    return DigitClassifier(params=cache.unflatten_params(flat), path=path,
-                           config=config, **meta)
+  cached = load_cached(data, cache_dir=cache_dir, config=config)
+  if cached is not None:
+    return cached
+  path = _cache_path(data, cache_dir, config)
   start = time.perf_counter()
   params = train_classifier(data.train_images, data.train_labels,
                             config=config, log=log)
@@ -285,7 +301,7 @@ def load_or_train(data: mnist.LabelledImages, *,
   test_accuracy = float(np.mean(
       predict(config.network(), params, data.test_images) == data.test_labels))
   meta = {'test_accuracy': test_accuracy, 'train_seconds': seconds}
-  os.makedirs(directory, exist_ok=True)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
   cache.write_atomically(pathlib.Path(path), lambda f: np.savez(
       f, __meta__=np.array(json.dumps(meta)), **cache.flatten_params(params)))
   log(f'digit classifier: {test_accuracy:.4f} test accuracy after '

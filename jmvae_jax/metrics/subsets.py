@@ -1,4 +1,5 @@
-"""Likelihoods of every subset of a model's modalities, and conditionals from them.
+"""Likelihoods of every subset of a model's modalities, conditionals from them,
+and how linearly each subset's latent separates the classes.
 
 With M modalities the later multimodal-VAE papers report how well a model
 does given any subset S of its inputs. Here every non-empty subset A gets the
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
-from jmvae_jax import bounds, models
+from jmvae_jax import bounds, generation, models
 
 Subset = tuple[str, ...]
 
@@ -73,3 +76,33 @@ def conditionals_by_size(log_p: Mapping[str, float],
                          - log_p[f'log_p/{name_of(given)}'])
     out[f'conditional_given_{size}'] = float(np.mean(estimates))
   return out
+
+
+def separability_by_size(model: models.MultimodalModel, params: models.Params,
+                         train: Mapping[str, np.ndarray],
+                         train_labels: np.ndarray,
+                         test: Mapping[str, np.ndarray],
+                         test_labels: np.ndarray) -> dict[str, float]:
+  """{'separability_given_<s>': test accuracy of a logistic regression on the
+  means of q(z|X_S), fitted on the training examples' means, averaged over
+  every S of size s} for s = 1 .. M: how linearly the latent separates the
+  classes from each number of inputs."""
+  names = models.as_multimodal(model).modality_names
+  by_size: dict[int, list[float]] = {}
+  for subset in nonempty_subsets(names):
+    fitted = LogisticRegression(max_iter=1000).fit(
+        _latent_means(model, params, train, subset), train_labels)
+    by_size.setdefault(len(subset), []).append(float(fitted.score(
+        _latent_means(model, params, test, subset), test_labels)))
+  return {f'separability_given_{size}': float(np.mean(values))
+          for size, values in sorted(by_size.items())}
+
+
+def _latent_means(model: Any, params: Any, data: Mapping[str, np.ndarray],
+                  subset: Subset, batch_size: int = 1000) -> np.ndarray:
+  """The means of q(z|X_subset) of every example: [N, D]."""
+  n = len(next(iter(data.values())))
+  return np.concatenate([np.asarray(generation.latent_means(
+      model, params, {name: data[name][start:start + batch_size]
+                      for name in subset}))
+                         for start in range(0, n, batch_size)])

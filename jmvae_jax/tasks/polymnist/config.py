@@ -82,6 +82,8 @@ class PolyMNISTConfig:
     eval_examples: the first this many test examples are evaluated.
     eval_batch_size: test examples per evaluation step.
     eval_chunk_size: importance samples per scan step (memory only).
+    separability_examples: training examples the logistic regressions of the
+      latent's linear separability are fitted on.
     checkpoint_every: write a checkpoint every this many epochs (and after
       the last).
     data_dir: holds PolyMNIST/ (the published files) or the MNIST it is
@@ -111,6 +113,7 @@ class PolyMNISTConfig:
   eval_examples: int = 1000
   eval_batch_size: int = 100
   eval_chunk_size: int = 50
+  separability_examples: int = 5000
   checkpoint_every: int = 1
   data_dir: str = '~/.cache/jmvae_jax'
   verify_data: bool = True
@@ -124,7 +127,7 @@ class PolyMNISTConfig:
         at_least_one=('epochs', 'batch_size', 'train_examples', 'latent_dim',
                       'hidden_width', 'decoder_layers', 'eval_k',
                       'eval_examples', 'eval_batch_size', 'eval_chunk_size',
-                      'checkpoint_every'),
+                      'separability_examples', 'checkpoint_every'),
         at_least_zero=('warmup_epochs',),
         positive=('learning_rate', 'adam_eps', 'laplace_scale'))
     if self.batch_size > self.train_examples:

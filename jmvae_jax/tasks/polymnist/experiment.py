@@ -3,10 +3,19 @@
 ``train_and_evaluate(config, workdir)`` is the shared run
 (``jmvae_jax.training.experiment``, which documents the working directory) on
 PolyMNIST: the ELBO epoch of ``jmvae_jax.training.elbo`` on the five colour
-images scaled to [0, 1], and as test metrics, on the first config.eval_examples
-test examples, the importance-weighted log p(X_A) of every non-empty subset A
-of the modalities and the conditionals log p(x_m | X_S) averaged by the size
-of S (``jmvae_jax.metrics.subsets``).
+images scaled to [0, 1]. The test metrics, on the first config.eval_examples
+test examples:
+
+* the importance-weighted log p(X_A) of every non-empty subset A of the
+  modalities and the conditionals log p(x_m | X_S) averaged by the size of S
+  (``jmvae_jax.metrics.subsets``);
+* the linear separability of the latent means from each number of inputs
+  (a logistic regression fitted on config.separability_examples training
+  examples);
+* when the five digit classifiers are cached
+  (``python -m experiments.polymnist_classifiers``): conditional coherence
+  per subset and by subset size, unconditional coherence, and the
+  classifiers' own test accuracies (``jmvae_jax.metrics.coherence``).
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jmvae_jax.data import polymnist
-from jmvae_jax.metrics import subsets
+from jmvae_jax.metrics import coherence, digit_classifier, subsets
+from jmvae_jax.tasks.polymnist import classifiers
 from jmvae_jax.tasks.polymnist.config import RESUME_FIELDS, PolyMNISTConfig
 from jmvae_jax.training import elbo, evaluation, experiment, parallel
 from jmvae_jax.training.train import TrainState
@@ -45,9 +55,45 @@ def prepare(mesh: jax.sharding.Mesh) -> elbo.Prepare:
   return observe
 
 
-def evaluate(model: Any, params: Any, images: np.ndarray, *,
+def _as_arrays(images: np.ndarray) -> dict[str, np.ndarray]:
+  """uint8 [N, 5, 28, 28, 3] -> {'m0': float32 [N, 2352] in [0, 1], ...} on the host."""
+  return {name: np.asarray(value) for name, value in observed(images).items()}
+
+
+def evaluate(model: Any, params: Any, data: polymnist.PolyMNISTData, *,
              config: PolyMNISTConfig, mesh: jax.sharding.Mesh, key: jax.Array,
+             judges: dict[str, digit_classifier.DigitClassifier] | None,
              log: Callable[[str], None]) -> dict[str, float]:
+  """The test metrics of the module docstring."""
+  likelihood_key, coherence_key, prior_key = jax.random.split(key, 3)
+  test_images = data.test_images[:config.eval_examples]
+  test_labels = data.test_labels[:config.eval_examples]
+  results = _likelihoods(model, params, test_images, config=config, mesh=mesh,
+                         key=likelihood_key, log=log)
+  test = _as_arrays(test_images)
+  results.update(subsets.separability_by_size(
+      model, params, _as_arrays(data.train_images[:config.separability_examples]),
+      data.train_labels[:config.separability_examples], test, test_labels))
+  if judges is None:
+    log('coherence: no cached digit classifiers for this PolyMNIST in '
+        f'{config.data_dir}/classifiers; run python -m '
+        'experiments.polymnist_classifiers once, then this command again, to '
+        'add it')
+    return results
+  classify = {name: judge.predict for name, judge in judges.items()}
+  results.update(coherence.conditional(model, params, test, test_labels,
+                                       classify, key=coherence_key))
+  results['coherence_unconditional'] = coherence.unconditional(
+      model, params, classify, key=prior_key, num_samples=config.eval_examples)
+  results.update({f'classifier_accuracy/{name}': judge.test_accuracy
+                  for name, judge in judges.items()})
+  return results
+
+
+def _likelihoods(model: Any, params: Any, images: np.ndarray, *,
+                 config: PolyMNISTConfig, mesh: jax.sharding.Mesh,
+                 key: jax.Array, log: Callable[[str], None]
+                 ) -> dict[str, float]:
   """The subset log-likelihoods and conditionals of ``images`` [N, 5, 28, 28, 3]."""
 
   @jax.jit
@@ -86,10 +132,12 @@ class PolyMNISTTask:
     del main_process  # PolyMNIST writes no files of its own.
     train_images = data.train_images[:config.train_examples]
     train_labels = data.train_labels[:config.train_examples]
-    test_images = data.test_images[:config.eval_examples]
+    num_test = min(config.eval_examples, len(data.test_labels))
     log(f'data: PolyMNIST ({data.source}): {len(train_images)} training and '
-        f'{len(test_images)} evaluated test examples on {mesh.size} '
-        f'device(s)')
+        f'{num_test} evaluated test examples on {mesh.size} device(s)')
+    judges = classifiers.load_cached(
+        data, cache_dir=os.path.expanduser(config.data_dir),
+        config=classifiers.CLASSIFIER)
     check_training_data(workdir, train_images, train_labels, data.source)
     model = config.build_model()
     epoch = elbo.make_train_epoch(model, config, mesh, prepare(mesh))
@@ -97,10 +145,9 @@ class PolyMNISTTask:
 
     def run_evaluation(state: TrainState,
                        log: Callable[[str], None]) -> dict[str, float]:
-      return evaluate(model, state.params, test_images, config=config,
-                      mesh=mesh, key=jax.random.fold_in(state.key,
-                                                        _TEST_STREAM),
-                      log=log)
+      return evaluate(model, state.params, data, config=config, mesh=mesh,
+                      key=jax.random.fold_in(state.key, _TEST_STREAM),
+                      judges=judges, log=log)
 
     return experiment.RunParts(
         init_state=functools.partial(elbo.init_state, model, config),
@@ -108,7 +155,7 @@ class PolyMNISTTask:
         evaluate=run_evaluation,
         images_per_epoch=(len(train_images) // config.batch_size
                           * config.batch_size),
-        num_test_examples=len(test_images),
+        num_test_examples=num_test,
         result_fields={'data': data.source})
 
 
