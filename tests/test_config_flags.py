@@ -7,7 +7,9 @@ from absl import flags
 
 from jmvae_jax.tasks.celeba.config import CelebAConfig
 from jmvae_jax.tasks.mnist.config import PAPER_SETTINGS, Config
+from jmvae_jax.tasks.polymnist.config import PolyMNISTConfig
 from jmvae_jax.training import config_flags
+from jmvae_jax.training.elbo import ElboConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +45,17 @@ def test_help_comes_from_the_docstring_attributes():
       'loud': 'whether it shouts.'}
 
 
-@pytest.mark.parametrize('config_class', [Config, CelebAConfig])
+def test_help_of_a_subclass_adds_to_and_overrides_its_bases():
+  helps = config_flags.field_help(Config)
+  base = config_flags.field_help(ElboConfig)
+  assert set(base) < set(helps)
+  assert helps['eval_k'] == base['eval_k']  # Inherited.
+  assert 'MNIST' in helps['train_examples']  # Overridden.
+  assert 'MNIST' not in base['train_examples']
+
+
+@pytest.mark.parametrize('config_class', [Config, CelebAConfig,
+                                          PolyMNISTConfig])
 def test_every_config_field_has_a_flag_with_help(config_class):
   values = flags.FlagValues()
   holders = config_flags.define_config_flags(config_class, flag_values=values)

@@ -31,10 +31,15 @@ def _define_function(field: dataclasses.Field) -> Any:
 
 
 def field_help(config_class: type) -> dict[str, str]:
-  """{field: its description} from the ``Attributes:`` section of the docstring."""
-  section = (config_class.__doc__ or '').partition('Attributes:')[2]
-  entries = re.findall(r'^    (\w+): (.*(?:\n {6,}.*)*)', section, re.MULTILINE)
-  return {name: ' '.join(text.split()) for name, text in entries}
+  """{field: its description} from the ``Attributes:`` sections of the
+  docstrings of the class and its bases (the class's own entry wins)."""
+  helps = {}
+  for klass in reversed(config_class.__mro__):
+    section = (klass.__doc__ or '').partition('Attributes:')[2]
+    entries = re.findall(r'^    (\w+): (.*(?:\n {6,}.*)*)', section,
+                         re.MULTILINE)
+    helps.update({name: ' '.join(text.split()) for name, text in entries})
+  return helps
 
 
 def define_config_flags(config_class: type, *, skip: Sequence[str] = (),

@@ -12,12 +12,14 @@ devices, and the compiler inserts the all-reduces. Every device draws the same
 permutation, and the random bits do not depend on the partitioning, so any
 device count trains on the same batches with the same draws as one device.
 
-Settings read from the config: learning_rate, adam_eps, grad_clip_norm,
-seed, batch_size, alpha, warmup_epochs, anneal_alpha.
+The settings it reads are fields of ``ElboConfig``, the base of every ELBO
+task's config (MNIST's, PolyMNIST's).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any, Callable
 
 import jax
@@ -26,6 +28,7 @@ import optax
 
 from jmvae_jax import objectives
 from jmvae_jax.training import parallel
+from jmvae_jax.training import settings as setting_checks
 from jmvae_jax.training import train as train_lib
 from jmvae_jax.training.optim import apply_gradients
 from jmvae_jax.training.train import TrainState, scan_epoch
@@ -34,6 +37,91 @@ from jmvae_jax.training.train import TrainState, scan_epoch
 # batch as the model observes it, sharded over the mesh. The training data is
 # any pytree of arrays with the examples on their leading axis.
 Prepare = Callable[[jax.Array, Any, jax.Array], dict[str, jax.Array]]
+
+@dataclasses.dataclass(frozen=True)
+class ElboConfig:
+  """The settings every ELBO-trained run has; a task's config adds its own.
+
+  A task's config subclasses this, re-declaring a field to give it another
+  default, and extends ``problems`` with the checks of its own fields.
+
+  Attributes:
+    model: the model to train (each task lists its choices).
+    alpha: weight of the unimodal KL terms, alpha sum_m KL(q(z|X) ||
+      q(z|x_m)) (Eq. 4; JMVAE-kl only).
+    epochs: passes over the training examples.
+    warmup_epochs: epochs over which the KL weight rises linearly to 1.
+    anneal_alpha: also warm up the alpha terms (MultiVae's choice); by default
+      only KL(q(z|X) || p(z)) is warmed up, as in the authors' code.
+    batch_size: training examples per Adam step.
+    learning_rate: Adam's step size.
+    adam_eps: Adam's epsilon (optax's default 1e-8; the authors' code 1e-4).
+    grad_clip_norm: clip each step's gradient to this global norm before Adam
+      (the authors' code: 5); 0 turns clipping off.
+    train_examples: train on the first this many training examples.
+    seed: root of every random stream of the run (init, shuffling,
+      reparameterization).
+    latent_dim: dimension of z.
+    hidden_width: width of every hidden dense layer (two per encoder tower).
+    decoder_layers: hidden layers of each decoder.
+    eval_k: importance samples per test example for the bounds.
+    eval_batch_size: test examples per evaluation batch.
+    eval_chunk_size: importance samples per scan step of the bounds: memory
+      grows with it, and it never changes the result. 50 is the fast choice on
+      a CPU; on a GPU, larger chunks fill the device better (see
+      ``jmvae_jax.bounds``).
+    checkpoint_every: save the whole train state every this many epochs and
+      after the last (1: every epoch). A killed run resumes from the last
+      save and trains the epochs after it again, to the same result; raise it
+      on an accelerator, where saving can take longer than an epoch.
+    data_dir: where the data set is looked for and cached.
+    verify_data: check the standard MNIST files in data_dir against their
+      known SHA-256 (turn off for your own variant of those files).
+  """
+
+  model: str = 'jmvae_kl'
+  alpha: float = 0.1
+  epochs: int = 10
+  warmup_epochs: int = 5
+  anneal_alpha: bool = False
+  batch_size: int = 100
+  learning_rate: float = 1e-3
+  adam_eps: float = 1e-8
+  grad_clip_norm: float = 0.0
+  train_examples: int = 50_000
+  seed: int = 0
+  latent_dim: int = 64
+  hidden_width: int = 512
+  decoder_layers: int = 2
+  eval_k: int = 1000
+  eval_batch_size: int = 100
+  eval_chunk_size: int = 50
+  checkpoint_every: int = 1
+  data_dir: str = '~/.cache/jmvae_jax'
+  verify_data: bool = True
+
+  def __post_init__(self):
+    setting_checks.raise_problems(self.problems())
+
+  def problems(self) -> list[str]:
+    """One message per bad setting (``jmvae_jax.training.settings``)."""
+    problems = setting_checks.range_problems(
+        self, finite_nonnegative=('alpha', 'grad_clip_norm'),
+        at_least_one=('epochs', 'batch_size', 'latent_dim', 'hidden_width',
+                      'decoder_layers', 'train_examples', 'eval_k',
+                      'eval_batch_size', 'eval_chunk_size',
+                      'checkpoint_every'),
+        at_least_zero=('warmup_epochs',),
+        positive=('learning_rate', 'adam_eps'))
+    if self.batch_size > self.train_examples:
+      problems.append(f'--batch_size={self.batch_size} is larger than the '
+                      f'training set (--train_examples={self.train_examples}): '
+                      'an epoch would take no step; lower --batch_size')
+    return problems
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
 
 # The settings a grid of models may vary member by member (see
 # ``jmvae_jax.tasks.mnist.grid``), as a dict of scalars: Python numbers for
