@@ -147,7 +147,8 @@ def test_celeba_gan_trains_on_two_devices_like_one(tmp_path):
   assert [e['epoch'] for e in epochs] == [e['epoch'] for e in want_epochs] == [
       1, 2]
   names = ['discriminator', 'generator_adversarial', 'generator_pixel', 'loss',
-           'kl_prior', 'kl_unimodal/x', 'kl_unimodal/w', 'recon/x', 'recon/w']
+           'kl_prior', 'kl_unimodal/image', 'kl_unimodal/attributes',
+           'recon/image', 'recon/attributes']
   for (got, want), rtol in zip(zip(epochs, want_epochs), (RTOL, 1e-4)):
     np.testing.assert_allclose([got[n] for n in names],
                                [want[n] for n in names], rtol=rtol)
