@@ -9,6 +9,10 @@ CelebA runs (Figs. 4, 5):
   python -m experiments.figures --workdir=runs/celeba
   python -m experiments.figures --workdir=runs/celeba --faces=me.jpg,you.jpg
 
+PolyMNIST runs (cross-modal generation; coherence, likelihood and separability
+against the number of observed modalities):
+  python -m experiments.figures --workdir=runs/polymnist
+
   tensorboard --logdir=runs/kl                      # the same curves and figures
 
 Fig. 3 shows every run's latents side by side, Fig. 7 every run that generates
@@ -25,6 +29,7 @@ from jmvae_jax import tasks
 from jmvae_jax.errors import UserError
 from jmvae_jax.tasks.celeba import figures as celeba_figures
 from jmvae_jax.tasks.mnist import figures
+from jmvae_jax.tasks.polymnist import figures as polymnist_figures
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'The trained run; figures go to WORKDIR/figures/.',
@@ -41,8 +46,9 @@ _NUM_POINTS = flags.DEFINE_integer(
 _PER_CLASS = flags.DEFINE_integer('per_class', 5,
                                   'MNIST: examples per digit in Fig. 6.')
 _NUM_SAMPLES = flags.DEFINE_integer(
-    'num_samples', None, 'Images per digit in Fig. 7 (default 8), or random '
-    'faces per attribute in Fig. 4 (default 6).')
+    'num_samples', None, 'Images per digit in Fig. 7 (default 8), random '
+    'faces per attribute in Fig. 4 (default 6), or PolyMNIST test examples '
+    'in the cross-modal figure (default 8).')
 _FACES = flags.DEFINE_list(
     'faces', [], 'CelebA: image files to use as the faces of Fig. 5.')
 _NUM_FACES = flags.DEFINE_integer(
@@ -61,7 +67,14 @@ def _refuse_flags(names: tuple[str, ...], kind: str) -> None:
 
 def main():
   num_samples = _NUM_SAMPLES.value
-  if tasks.is_celeba_run(_WORKDIR.value):
+  kind = tasks.run_kind(_WORKDIR.value)
+  if kind == 'PolyMNIST':
+    _refuse_flags(_MNIST_ONLY + _CELEBA_ONLY, 'PolyMNIST')
+    polymnist_figures.write_polymnist_figures(
+        _WORKDIR.value, data_dir=_DATA_DIR.value,
+        num_examples=8 if num_samples is None else num_samples,
+        seed=_SEED.value)
+  elif kind == 'CelebA':
     _refuse_flags(_MNIST_ONLY, 'CelebA')
     celeba_figures.write_celeba_figures(
         _WORKDIR.value, face_paths=_FACES.value, data_dir=_DATA_DIR.value,

@@ -141,7 +141,12 @@ def _celeba() -> None:
 
 
 def main():
-  if tasks.is_celeba_run(_WORKDIR.value):
+  kind = tasks.run_kind(_WORKDIR.value)
+  if kind == 'PolyMNIST':
+    raise UserError(f'--workdir={_WORKDIR.value} holds a PolyMNIST run; draw '
+                    'its cross-modal generations with python -m '
+                    'experiments.figures --workdir=...')
+  if kind == 'CelebA':
     _celeba()
   else:
     _mnist()

@@ -108,6 +108,15 @@ def _readout(model: Any, params: Any, target: str, z: jax.Array,
   return models.modality_of(model, target).readout(output)
 
 
+def _generating_distribution(model: Any, params: Any,
+                             given: dict[str, jax.Array]) -> DiagGaussian:
+  """Where generation draws z: q(z|given), or p(z|w) of a model of x given w."""
+  pair = _conditional_names(model)
+  if pair is None:
+    return _posterior(model, params, given)
+  return model.conditional_prior(params, given[pair[1]])
+
+
 @functools.partial(jax.jit, static_argnames='model')
 def latent_means(model: Any, params: Any, given: Given) -> jax.Array:
   """The mean of q(z | given): [B, latent_dim] (Fig. 3's representation).
@@ -169,14 +178,36 @@ def generate(model: Any, params: Any, given: Given, target: str, *,
     The target's readout at the mean [B, ...] and at S draws [S, B, ...].
   """
   given = _as_float(given)
-  pair = _conditional_names(model)
-  if pair is None:
-    q = _posterior(model, params, given)
-  else:
-    q = model.conditional_prior(params, given[pair[1]])
+  q = _generating_distribution(model, params, given)
   z = distributions.sample_gaussian(key, q, (num_samples,))
   return Generated(average=_readout(model, params, target, q.mean, given),
                    samples=_readout(model, params, target, z, given))
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'targets'))
+def generate_targets(model: Any, params: Any, given: Given,
+                     targets: tuple[str, ...], *, key: jax.Array
+                     ) -> dict[str, jax.Array]:
+  """One draw of z per example as in ``generate``, every target decoded at it.
+
+  Encodes ``given`` once however many targets there are (coherence judges
+  all the modalities outside a subset from the same z).
+
+  Args:
+    model: a keyed model with decoders, or a model of x given w.
+    params: its parameters.
+    given: {modality name: [B, ...]}.
+    targets: the names of the modalities to generate.
+    key: typed PRNG key of the draw.
+
+  Returns:
+    {target: its readout [B, ...] at the drawn z}.
+  """
+  given = _as_float(given)
+  z = distributions.sample_gaussian(
+      key, _generating_distribution(model, params, given))
+  return {target: _readout(model, params, target, z, given)
+          for target in targets}
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'targets', 'num_samples'))

@@ -188,10 +188,10 @@ def test_the_run_saves_and_restores_its_data_statistics(tiny, tmp_path):
 
 def test_runs_of_the_other_data_set_are_refused(tiny, tmp_path):
   workdir, _, _ = tiny
-  with pytest.raises(UserError, match='holds a CelebA run'):
+  with pytest.raises(UserError, match='holds a run on CelebA, not on MNIST'):
     load_run(workdir)
   (tmp_path / 'config.json').write_text(Config().to_json())
-  with pytest.raises(UserError, match='holds an MNIST run'):
+  with pytest.raises(UserError, match='holds a run on MNIST, not on CelebA'):
     load_celeba_run(tmp_path)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
+from jmvae_jax.metrics import digit_classifier
 from jmvae_jax.tasks.mnist import evaluation
 from jmvae_jax.training import elbo
 from jmvae_jax.tasks.mnist.config import Config
@@ -151,3 +152,26 @@ def test_every_model_trains_and_evaluates(tmp_path, data):
     results = train_and_evaluate(config, str(tmp_path / name), data=data,
                                  log=lambda _: None)
     assert results['model'] == name and np.isfinite(results['test_elbo'])
+
+
+def test_a_cached_digit_classifier_adds_label_image_coherence(tmp_path, data):
+  judge = digit_classifier.load_or_train(data, cache_dir=tmp_path / 'cache',
+                                         log=lambda _: None)
+  found = {}
+  for name in ('jmvae_kl', 'cvae', 'vae'):
+    config = dataclasses.replace(TINY, model=name, epochs=1,
+                                 data_dir=str(tmp_path / 'cache'))
+    found[name] = train_and_evaluate(config, str(tmp_path / name), data=data,
+                                     log=lambda _: None)
+  jmvae = found['jmvae_kl']
+  for key in ('coherence/label->image', 'coherence/image->label',
+              'coherence_unconditional'):
+    assert 0 <= jmvae[key] <= 1
+  # Every test example's label is judged once: a multiple of 1/100.
+  assert jmvae['coherence/label->image'] * 100 == pytest.approx(
+      round(jmvae['coherence/label->image'] * 100))
+  # A CVAE draws images from p(z|w) only; a VAE has nothing to judge.
+  assert sorted(k for k in found['cvae'] if k.startswith('coherence')) == [
+      'coherence/label->image', 'coherence_given_1']
+  assert not any(k.startswith('coherence') for k in found['vae'])
+  assert judge.path.startswith(str(tmp_path / 'cache'))

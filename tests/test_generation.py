@@ -104,6 +104,31 @@ def test_conditional_models_generate_from_their_prior():
   assert not generation.can_decode(model, ('label',), 'label')
 
 
+def test_every_target_is_decoded_at_one_shared_draw():
+  model = models.make_model(
+      'jmvae_kl', modalities=(models.MNIST_IMAGE, models.MNIST_LABEL,
+                              models.MNIST_ROTATED), **SMALL)
+  params = jax.jit(model.init)(jax.random.key(0))
+  rng = np.random.default_rng()
+  x = jnp.asarray(rng.uniform(size=(5, 784)), jnp.float32)
+  key = jax.random.key(int(rng.integers(1 << 20)))
+  both = generation.generate_targets(model, params, {'image': x},
+                                     ('label', 'rotated'), key=key)
+  # One z ~ q(z|x) per example, drawn as reconstruct draws it, for both.
+  for target in ('label', 'rotated'):
+    np.testing.assert_allclose(both[target], generation.reconstruct(
+        model, params, {'image': x}, target, key=key), rtol=1e-6)
+  # A model of x given w draws z ~ p(z|w) = N(0, I) (CVAE) instead.
+  cvae = models.make_model('cvae', **SMALL)
+  cvae_params = jax.jit(cvae.init)(jax.random.key(1))
+  w = jax.nn.one_hot(jnp.arange(5), 10, dtype=jnp.float32)
+  drawn = generation.generate_targets(cvae, cvae_params, {'label': w},
+                                      ('image',), key=key)['image']
+  z = jax.random.normal(key, (5, 3))
+  np.testing.assert_allclose(drawn, jax.nn.sigmoid(
+      cvae.decode_x(cvae_params, z, w)), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize('name', ['jmvae_kl', 'jmvae_zero'])
 def test_reconstructions_decode_each_encoders_mean(name):
   model = models.make_model(name, **SMALL)

@@ -1,19 +1,23 @@
 """Subset likelihoods against exact answers, and the PolyMNIST run end to end on tiny data."""
 
 import json
+import os
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jmvae_jax import bounds, models
+from jmvae_jax import bounds, generation, models
 from jmvae_jax.data import polymnist
 from jmvae_jax.errors import UserError
 from jmvae_jax.metrics import digit_classifier, subsets
 from jmvae_jax.tasks.polymnist import classifiers
 from jmvae_jax.tasks.polymnist import config as config_lib
 from jmvae_jax.tasks.polymnist import experiment
+from jmvae_jax.tasks.polymnist import figures as polymnist_figures
+from jmvae_jax.training.restore import TrainedRun
 from tests import linear_gaussian_multi as lgm
 from tests.synthetic import labelled_blobs
 
@@ -98,7 +102,7 @@ def test_a_run_trains_resumes_and_writes_every_subset(tiny_data, tmp_path,
   for size in range(1, 6):
     assert 0 <= first[f'separability_given_{size}'] <= 1
   assert not any(key.startswith('coherence') for key in first)
-  assert any('run python -m experiments.polymnist_classifiers once' in line
+  assert any('run python -m experiments.classifiers --dataset=polymnist once' in line
              for line in lines)
   # Every term is named by modality; JMVAE-zero has no unimodal KL.
   logged = json.loads((tmp_path / 'metrics.jsonl').read_text().splitlines()[0])
@@ -132,6 +136,60 @@ def test_cached_classifiers_add_coherence(tiny_data, tmp_path, monkeypatch):
     assert 0 <= results[f'coherence_given_{size}'] <= 1
   assert 0 <= results['coherence_unconditional'] <= 1
   assert results['classifier_accuracy/m2'] == judges['m2'].test_accuracy
+  # The figures of the trained run: both PNGs, sized as plotting lays them out.
+  paths = polymnist_figures.write_polymnist_figures(
+      str(tmp_path / 'run'), data=tiny_data, num_examples=3,
+      log=lambda _: None)
+  cross = cv2.imread(paths[polymnist_figures.CROSS_MODAL])
+  # 6 panels of 5 x 3 images at 50 px: 45 + 150 + 5 (150 + 25) wide.
+  assert cross.shape[:2] == (5 * 50 + 75, 45 + 150 + 5 * 175)
+  by_inputs = cv2.imread(paths[polymnist_figures.BY_INPUTS])
+  assert by_inputs.shape[:2] == (325, 1050)  # Three panels in a row.
+  assert os.path.isfile(paths['report'])
+
+
+def test_the_cross_modal_figure_decodes_one_draw_per_source(tiny_data,
+                                                            monkeypatch):
+  config = _tiny_config()
+  model = config.build_model()
+  run = TrainedRun(workdir='run', config=config, model=model,
+                   params=jax.jit(model.init)(jax.random.key(0)), epoch=0)
+  drawn = {}
+  monkeypatch.setattr(
+      polymnist_figures.plotting, 'image_grids',
+      lambda panels, path, **kwargs: drawn.update(panels=panels) or path)
+  images = tiny_data.test_images[:4]
+  key = jax.random.key(int(np.random.default_rng().integers(1 << 20)))
+  polymnist_figures.cross_modal_figure(run, images, 'x.png', key=key)
+  titles = [title for title, _ in drawn['panels']]
+  assert titles == ['inputs x_s'] + [f'm{t} from x_s' for t in range(5)]
+  inputs = drawn['panels'][0][1]
+  np.testing.assert_allclose(inputs[2, 1], images[1, 2] / 255.0, rtol=1e-6)
+  observed = experiment.observed(images)
+  for t, target in enumerate(polymnist.MODALITY_NAMES):
+    for s, source in enumerate(polymnist.MODALITY_NAMES):
+      expected = generation.reconstruct(
+          model, run.params, {source: observed[source]}, target,
+          key=jax.random.fold_in(key, s))
+      np.testing.assert_allclose(drawn['panels'][1 + t][1][s],
+                                 np.reshape(expected, (4, 28, 28, 3)),
+                                 rtol=1e-5, atol=1e-6)
+
+
+def test_metrics_are_drawn_against_the_number_of_inputs(tmp_path, monkeypatch):
+  drawn = {}
+  monkeypatch.setattr(
+      polymnist_figures.plotting, 'curves',
+      lambda series, path, **kwargs: drawn.update(series) or path)
+  results = {'coherence_given_2': 0.5, 'coherence_given_1': 0.25,
+             'separability_given_1': 0.9, 'joint': -3.0}
+  assert polymnist_figures.by_inputs_figure(results, 'p.png', title='t')
+  x, y = drawn['coherence of x_m decoded from X_S']
+  assert list(x) == [1, 2] and list(y) == [0.25, 0.5]
+  assert list(drawn['linear separability of q(z | X_S)'][1]) == [0.9]
+  assert 'log p(x_m | X_S), nats' not in drawn
+  assert polymnist_figures.by_inputs_figure({'joint': -3.0}, 'p.png',
+                                            title='t') is None
 
 
 def test_bad_settings_are_refused_in_one_line():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import json
 import os
 import pathlib
 import pickle
@@ -37,6 +38,7 @@ import sys
 import pytest
 from tensorboard.backend.event_processing import event_multiplexer
 
+from jmvae_jax import tasks
 from tests.binaries import ROOT
 from tests.celeba_fixture import make_celeba_fixture
 from tests.synthetic import labelled_blobs
@@ -58,7 +60,7 @@ _POLYMNIST_RUN = ('--epochs=1', '--warmup_epochs=1', '--latent_dim=4',
 _TINY = {
     'experiments.mnist': _MNIST_RUN,
     'experiments.polymnist': _POLYMNIST_RUN,
-    'experiments.polymnist_classifiers': ('--noverify_data',),
+    'experiments.classifiers': ('--noverify_data',),
     'experiments.tables': _MNIST_RUN,
     'experiments.celeba': _CELEBA_RUN,
     'experiments.generate': ('--num=4',),
@@ -69,6 +71,7 @@ _TINY = {
 _MNIST_FIGURES = ('--embedding=pca', '--num_points=100', '--per_class=2',
                   '--num_samples=2')
 _CELEBA_FIGURES = ('--num_samples=2', '--num_faces=1')
+_POLYMNIST_FIGURES = ('--num_samples=2',)
 _IMAGE = re.compile(r'\.(png|jpe?g)$', re.IGNORECASE)
 
 
@@ -151,10 +154,13 @@ def _write_mnist_fixture(data_dir: pathlib.Path) -> None:
     pickle.dump((train, test, test), f)
 
 
-def _is_celeba_run(cwd: pathlib.Path, words: list[str]) -> bool:
+def _figures_flags(cwd: pathlib.Path, words: list[str]) -> tuple[str, ...]:
+  """The tiny settings of `experiments.figures` for the kind of run it draws."""
   workdir = _flag(words, 'workdir')
   config = cwd / workdir / 'config.json' if workdir else None
-  return bool(config and 'image_log_prob' in config.read_text())
+  kind = tasks.kind_of(json.loads(config.read_text())) if config else 'MNIST'
+  return {'CelebA': _CELEBA_FIGURES, 'PolyMNIST': _POLYMNIST_FIGURES}.get(
+      kind, _MNIST_FIGURES)
 
 
 def _check_tensorboard(cwd: pathlib.Path, words: list[str]) -> None:
@@ -195,13 +201,12 @@ def test_readme_commands_run_in_order_on_a_fresh_directory(tmp_path):
     extra = list(_TINY.get(module, ()))
     if module in ('experiments.mnist', 'experiments.tables',
                   'experiments.paper_report', 'experiments.polymnist',
-                  'experiments.polymnist_classifiers'):
+                  'experiments.classifiers'):
       extra.append(f'--data_dir={mnist_dir}')
     if module == 'experiments.tables' and not _flag(words, 'rows'):
       extra.append('--rows=vae')  # One row, not seven.
     if module == 'experiments.figures':
-      extra += (_CELEBA_FIGURES if _is_celeba_run(cwd, words)
-                else _MNIST_FIGURES)
+      extra += _figures_flags(cwd, words)
     result = subprocess.run([sys.executable, *words[1:], *extra], cwd=cwd,
                             env=env, capture_output=True, text=True,
                             timeout=900)

@@ -135,3 +135,22 @@ def test_fresh_runs_train_as_one_program_per_model_type(tmp_path):
       assert (config['alpha'], config['seed']) == (row.alpha, seed)
       assert [json.loads(l)['epoch'] for l in
               (run / 'metrics.jsonl').read_text().splitlines()] == [1]
+
+
+def test_coherence_is_tabulated_without_paper_columns(tmp_path):
+  values = {('jmvae_kl_0.1', 0): 0.7, ('jmvae_kl_0.1', 1): 0.72,
+            ('cvae', 0): 0.951}
+  for (row, seed), value in values.items():
+    workdir = tables.run_dir(str(tmp_path), ROWS_BY_NAME[row], seed)
+    os.makedirs(workdir)
+    with open(os.path.join(workdir, 'results.json'), 'w') as f:
+      json.dump({'coherence/label->image': value, 'marginal_single': -90.0}, f)
+  tables.write_tables(MNIST, str(tmp_path), str(tmp_path / 'out'),
+                      [ROWS_BY_NAME['cvae'], ROWS_BY_NAME['jmvae_kl_0.1']],
+                      [0, 1])
+  with open(tmp_path / 'out' / 'coherence.csv') as f:
+    lines = list(csv.reader(f))
+  assert lines == [
+      ['model', 'label -> image', 'image -> label', 'unconditional'],
+      ['CVAE', '0.951', '', ''],
+      ['JMVAE-kl, alpha=0.1', '0.710 ± 0.014', '', '']]

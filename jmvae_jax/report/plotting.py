@@ -152,7 +152,8 @@ def embeddings(panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
 
 
 def curves(series: Mapping[str, tuple[np.ndarray, np.ndarray]],
-           path: str | os.PathLike, *, title: str, columns: int = 3) -> str:
+           path: str | os.PathLike, *, title: str, columns: int = 3,
+           x_label: str = 'epoch') -> str:
   """Writes one small line plot per named series (x against y).
 
   With n series in ``columns`` columns, the PNG is 350 ``columns`` pixels wide
@@ -165,6 +166,7 @@ def curves(series: Mapping[str, tuple[np.ndarray, np.ndarray]],
     path: the PNG to write.
     title: the figure's title.
     columns: panels per row.
+    x_label: the x axes' label (x takes integer values).
 
   Returns:
     ``path``.
@@ -176,8 +178,8 @@ def curves(series: Mapping[str, tuple[np.ndarray, np.ndarray]],
     axes = _axes(figure, 350 * column + 60, 275 * row + 80, 270, 200)
     axes.plot(x, y, marker='.', linewidth=1)
     axes.set_title(name, fontsize=9)
-    axes.set_xlabel('epoch', fontsize=8)
-    if len(x) <= 10:  # Few epochs: one tick each.
+    axes.set_xlabel(x_label, fontsize=8)
+    if len(x) <= 10:  # Few values: one tick each.
       axes.set_xticks(x)
     else:
       axes.xaxis.set_major_locator(MaxNLocator(integer=True))

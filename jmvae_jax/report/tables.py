@@ -48,11 +48,23 @@ class Row:
 
 @dataclasses.dataclass(frozen=True)
 class Table:
-  """One table: its title, file stem, and (column title, results.json key) pairs."""
+  """One table of results.json values, the paper's beside ours.
+
+  Attributes:
+    stem: the file name, without .md or .csv.
+    title: the heading.
+    columns: (column title, results.json key) pairs.
+    from_paper: whether the paper reports these numbers (then each column
+      shows the paper's, ours and the difference; else ours alone).
+    decimals: digits after the point (nats: 2; fractions such as
+      coherence: 3).
+  """
 
   stem: str
   title: str
   columns: tuple[tuple[str, str], ...]
+  from_paper: bool = True
+  decimals: int = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,23 +226,29 @@ def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
   return found
 
 
-def _ours(values: list[float]) -> str:
+def _ours(values: list[float], decimals: int = 2) -> str:
   if not values:
     return ''
   if len(values) == 1:
-    return f'{values[0]:.2f}'
-  return f'{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}'
+    return f'{values[0]:.{decimals}f}'
+  return (f'{np.mean(values):.{decimals}f} ± '
+          f'{np.std(values, ddof=1):.{decimals}f}')
 
 
-def _cells(row: Row, key: str, found: dict[str, dict[str, list[float]]],
+def _cells(table: Table, row: Row, key: str,
+           found: dict[str, dict[str, list[float]]],
            paper_numbers: Mapping[tuple[str, str], float]
-           ) -> tuple[str, str, str]:
-  """(paper, ours, ours - paper) for one cell; '' where there is none."""
-  paper = paper_numbers.get((row.name, key))
+           ) -> tuple[str, ...]:
+  """(paper, ours, ours - paper) for one cell, or (ours,) for a table the
+  paper does not have; '' where there is none."""
   values = found.get(row.name, {}).get(key, [])
-  difference = (f'{np.mean(values) - paper:+.2f}'
+  ours = _ours(values, table.decimals)
+  if not table.from_paper:
+    return (ours,)
+  paper = paper_numbers.get((row.name, key))
+  difference = (f'{np.mean(values) - paper:+.{table.decimals}f}'
                 if values and paper is not None else '')
-  return ('' if paper is None else f'{paper:g}', _ours(values), difference)
+  return ('' if paper is None else f'{paper:g}', ours, difference)
 
 
 def table_rows(table: Table, rows: Sequence[Row],
@@ -240,11 +258,12 @@ def table_rows(table: Table, rows: Sequence[Row],
   """The header and one line per row that has a paper number or a result."""
   header = ['model']
   for title, _ in table.columns:
-    header += [f'{title}: paper', f'{title}: ours', f'{title}: ours - paper']
+    header += ([f'{title}: paper', f'{title}: ours', f'{title}: ours - paper']
+               if table.from_paper else [title])
   lines = [header]
   for row in rows:
     cells = [c for _, key in table.columns
-             for c in _cells(row, key, found, paper)]
+             for c in _cells(table, row, key, found, paper)]
     if any(cells):
       lines.append([row.label] + cells)
   return lines

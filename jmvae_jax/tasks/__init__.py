@@ -9,16 +9,20 @@ from typing import Any
 from jmvae_jax.training.restore import read_config_values
 
 
-def is_celeba(values: dict[str, Any]) -> bool:
-  """Whether a run's settings (its config.json) are of a CelebA run."""
-  # Only ``CelebAConfig`` has the image likelihood convention.
-  return 'image_log_prob' in values
+def kind_of(values: dict[str, Any]) -> str:
+  """The data set of a run's settings (its config.json): 'MNIST', 'CelebA'
+  or 'PolyMNIST'."""
+  # Only ``CelebAConfig`` has the image likelihood convention, only
+  # ``PolyMNISTConfig`` the Laplace scale.
+  if 'image_log_prob' in values:
+    return 'CelebA'
+  return 'PolyMNIST' if 'laplace_scale' in values else 'MNIST'
 
 
-def is_celeba_run(workdir: str | os.PathLike) -> bool:
-  """Whether WORKDIR holds a CelebA run (else an MNIST one).
+def run_kind(workdir: str | os.PathLike) -> str:
+  """The data set of the run in WORKDIR (``kind_of`` its config.json).
 
   Raises:
     UserError: WORKDIR is not a run's directory (see ``read_config_values``).
   """
-  return is_celeba(read_config_values(os.path.expanduser(os.fspath(workdir))))
+  return kind_of(read_config_values(os.path.expanduser(os.fspath(workdir))))

@@ -103,6 +103,12 @@ class ElboConfig:
   def __post_init__(self):
     setting_checks.raise_problems(self.problems())
 
+  @classmethod
+  def from_dict(cls, values: dict[str, Any]) -> ElboConfig:
+    """The settings of a config.json; keys that are not fields are ignored."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in known})
+
   def problems(self) -> list[str]:
     """One message per bad setting (``jmvae_jax.training.settings``)."""
     problems = setting_checks.range_problems(

@@ -14,11 +14,9 @@ import functools
 import os
 from typing import Any
 
-import jax
-
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
-from jmvae_jax.tasks import is_celeba
+from jmvae_jax.tasks import kind_of
 from jmvae_jax.tasks.celeba import (config as celeba_config, gan,
                                     stats as celeba_stats,
                                     train as celeba_train)
@@ -72,21 +70,19 @@ def load_celeba_run(workdir: str | os.PathLike, *,
 
   Raises:
     UserError: ``workdir`` is not a directory, lacks config.json or a complete
-      checkpoint, holds an MNIST run, or (lacking data_stats.npz) its data
+      checkpoint, holds another data set's run, or (lacking data_stats.npz) its data
       cannot be loaded.
   """
   workdir = os.path.abspath(os.path.expanduser(os.fspath(workdir)))
   values = read_config_values(workdir)
-  if not is_celeba(values):
-    raise UserError(f'{workdir} holds an MNIST run; load it with '
-                    '`jmvae_jax.tasks.mnist.restore.load_run`')
+  if kind_of(values) != 'CelebA':
+    raise UserError(f'{workdir} holds a run on {kind_of(values)}, not on '
+                    'CelebA; give a CelebA run')
   config = _config(values)
   trainer = celeba_train.make_trainer(config.build_model(), config)
-  # Shapes only; the key is real because checkpoints store its raw data.
-  template = jax.eval_shape(
-      functools.partial(celeba_train.init_state, trainer, config.seed))
-  template = template.replace(key=jax.random.key(config.seed))
-  state = restore_state(workdir, template)
+  state = restore_state(
+      workdir, functools.partial(celeba_train.init_state, trainer, config.seed),
+      seed=config.seed)
   stats = celeba_stats.load(workdir)
   if stats is None:
     stats = celeba_stats.compute(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from jmvae_jax import models
 from jmvae_jax.training import settings
@@ -101,8 +100,3 @@ class Config(ElboConfig):
         encoder_hidden=(self.hidden_width,) * 2,
         decoder_hidden=(self.hidden_width,) * self.decoder_layers,
         matmul_dtype=self.matmul_dtype if training else 'float32')
-
-  @classmethod
-  def from_dict(cls, values: dict[str, Any]) -> Config:
-    known = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in known})

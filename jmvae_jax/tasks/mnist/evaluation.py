@@ -1,4 +1,5 @@
-"""Test-set evaluation: per-example metrics, averaged over the whole test set."""
+"""Test-set evaluation: per-example metrics, averaged over the whole test set,
+and the coherence of what a model generates."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jmvae_jax import bounds, models, objectives
+from jmvae_jax.metrics import coherence
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.training.evaluation import mean_over_batches
 
 # The stream of a run's root key that its learning-curve bounds draw from.
 CURVE_STREAM = 4
-# Streams of the evaluation key: per-batch keys and the log p(w) table; and
-# within a batch's key, the ELBO's sample and the bounds' draws.
-_BATCH_STREAM, _PRIOR_STREAM = 0, 1
+# Streams of the evaluation key: per-batch keys, the log p(w) table and the
+# coherence draws; and within a batch's key, the ELBO's sample and the bounds'
+# draws.
+_BATCH_STREAM, _PRIOR_STREAM, COHERENCE_STREAM = 0, 1, 2
 _ELBO_STREAM, _BOUNDS_STREAM = 0, 1
 
 
@@ -132,3 +135,38 @@ def learning_curve(model: Any, params: Any, images: np.ndarray,
     return {}
   return curve_bounds(model, params, images, labels, config=config, mesh=mesh,
                       key=jax.random.fold_in(run_key, CURVE_STREAM))
+
+
+def label_image_coherence(model: Any, params: Any, images: np.ndarray,
+                          labels: np.ndarray, classify_image: coherence.Classify,
+                          *, key: jax.Array, num_classes: int = 10
+                          ) -> dict[str, float]:
+  """``coherence.evaluate`` on MNIST's two modalities, over the test set.
+
+  'coherence/label->image': the fraction of images drawn from each test
+  example's label (z ~ q(z|w), or p(z|w) for CVAE and CMMA) that
+  ``classify_image`` reads as that label (the paper's Fig. 7 as a number);
+  'coherence/image->label': the fraction whose label decoded from z ~ q(z|x)
+  is the true one (JMVAE only); 'coherence_unconditional': the fraction of
+  z ~ p(z) whose decoded image and label agree (JMVAE only).
+
+  Args:
+    model: a trained model (a VAE has no pair to judge: {}).
+    params: its parameters.
+    images: binary test images [N, 784].
+    labels: int labels [N].
+    classify_image: images [M, 784] in [0, 1] -> digits [M] (e.g. a cached
+      ``DigitClassifier.predict``).
+    key: typed PRNG key of the draws.
+    num_classes: width of the one-hot label modality.
+  """
+  names = models.names_of(model)
+  if len(names) < 2:
+    return {}
+  image, label = names[:2]
+  data = {image: np.asarray(images, np.float32),
+          label: np.eye(num_classes, dtype=np.float32)[labels]}
+  classifiers = {image: classify_image,
+                 label: lambda probabilities: np.argmax(probabilities, -1)}
+  return coherence.evaluate(model, params, data, labels, classifiers, key=key,
+                            num_prior_samples=len(labels))

@@ -4,7 +4,9 @@
 (``jmvae_jax.training.experiment``, which documents the working directory) on
 MNIST: images binarized afresh at every step, labels one-hot, learning-curve
 bounds every config.curve_every epochs, and the test metrics of
-``jmvae_jax.tasks.mnist.evaluation`` on the test images binarized once.
+``jmvae_jax.tasks.mnist.evaluation`` on the test images binarized once,
+with label <-> image coherence when the digit classifier is cached
+(``python -m experiments.classifiers --dataset=mnist``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import jax
 
 from jmvae_jax import models
 from jmvae_jax.data import mnist
+from jmvae_jax.metrics import digit_classifier
 from jmvae_jax.tasks.mnist import evaluation, train
 from jmvae_jax.tasks.mnist.config import RESUME_FIELDS, Config
 from jmvae_jax.tasks.mnist.tables import MNIST as MNIST_TABLES
@@ -56,6 +59,8 @@ class MnistTask:
     images, labels = parallel.replicate(
         (data.train_images, data.train_labels), mesh)
     test_images = mnist.binarize_once(data.test_images)
+    judge = digit_classifier.load_cached(
+        data, cache_dir=os.path.expanduser(config.data_dir))
 
     def learning_curve(state: train.TrainState, epoch: int) -> dict[str, Any]:
       return evaluation.learning_curve(
@@ -64,10 +69,20 @@ class MnistTask:
 
     def evaluate(state: train.TrainState,
                  log: Callable[[str], None]) -> dict[str, float]:
-      return evaluation.evaluate(
+      key = jax.random.fold_in(state.key, _TEST_STREAM)
+      results = evaluation.evaluate(
           eval_model, state.params, test_images, data.test_labels,
-          config=config, mesh=mesh,
-          key=jax.random.fold_in(state.key, _TEST_STREAM), log=log)
+          config=config, mesh=mesh, key=key, log=log)
+      if judge is None:
+        log('coherence: no cached digit classifier for these MNIST training '
+            f'images in {config.data_dir}/classifiers; run python -m '
+            'experiments.classifiers --dataset=mnist once, then this command '
+            'again, to add it')
+        return results
+      return {**results, **evaluation.label_image_coherence(
+          eval_model, state.params, test_images, data.test_labels,
+          judge.predict,
+          key=jax.random.fold_in(key, evaluation.COHERENCE_STREAM))}
 
     return experiment.RunParts(
         init_state=functools.partial(elbo.init_state, model, config),

@@ -8,45 +8,16 @@ The settings and the checkpoint are read by ``jmvae_jax.training.restore``.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
-from typing import Any
-
-import jax
 
 from jmvae_jax import models, tasks
 from jmvae_jax.errors import UserError
 from jmvae_jax.tasks.mnist import release
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.training import elbo
-from jmvae_jax.training.restore import read_config_values, restore_state
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainedRun:
-  """The model and parameters of one finished (or interrupted) run.
-
-  Attributes:
-    workdir: the run's directory, absolute.
-    config: its settings, as written to config.json.
-    model: the model those settings build (``jmvae_jax.models``).
-    params: the parameters of its newest checkpoint.
-    epoch: the number of epochs that checkpoint had trained.
-  """
-
-  workdir: str
-  config: Config
-  model: Any
-  params: Any
-  epoch: int
-
-  @property
-  def name(self) -> str:
-    """A short label for plots: the model, with alpha for JMVAE-kl."""
-    if self.config.model == 'jmvae_kl':
-      return f'jmvae_kl (alpha={self.config.alpha:g})'
-    return self.config.model
+from jmvae_jax.training.restore import (TrainedRun, read_config_values,
+                                       restore_state)
 
 
 def load_run(workdir: str | os.PathLike, *,
@@ -67,9 +38,9 @@ def load_run(workdir: str | os.PathLike, *,
   """
   workdir = os.path.abspath(os.path.expanduser(os.fspath(workdir)))
   values = read_config_values(workdir, flag=flag)
-  if tasks.is_celeba(values):
-    raise UserError(f'{flag}={workdir} holds a CelebA run; load it with '
-                    '`jmvae_jax.tasks.celeba.restore.load_celeba_run`')
+  if tasks.kind_of(values) != 'MNIST':
+    raise UserError(f'{flag}={workdir} holds a run on '
+                    f'{tasks.kind_of(values)}, not on MNIST; give an MNIST run')
   if (release.is_released_model(workdir)
       and not os.path.isdir(os.path.join(workdir, 'checkpoints'))):
     model, params, config = release.load_model(workdir)
@@ -78,11 +49,9 @@ def load_run(workdir: str | os.PathLike, *,
                       epoch=int(release.read_release(workdir)['epoch']))
   config = Config.from_dict(values)
   model = config.build_model()
-  # Shapes only (no initialization runs); the key is real because checkpoints
-  # store typed keys as their raw data.
-  template = jax.eval_shape(functools.partial(elbo.init_state, model, config))
-  template = template.replace(key=jax.random.key(config.seed))
-  state = restore_state(workdir, template,
+  state = restore_state(workdir,
+                        functools.partial(elbo.init_state, model, config),
+                        seed=config.seed,
                         legacy_names=models.LEGACY_PARAM_NAMES)
   return TrainedRun(workdir=workdir, config=config, model=model,
                     params=state.params, epoch=int(state.epoch))

@@ -13,7 +13,7 @@ test examples:
   (a logistic regression fitted on config.separability_examples training
   examples);
 * when the five digit classifiers are cached
-  (``python -m experiments.polymnist_classifiers``): conditional coherence
+  (``python -m experiments.classifiers --dataset=polymnist``): conditional coherence
   per subset and by subset size, unconditional coherence, and the
   classifiers' own test accuracies (``jmvae_jax.metrics.coherence``).
 """
@@ -65,7 +65,7 @@ def evaluate(model: Any, params: Any, data: polymnist.PolyMNISTData, *,
              judges: dict[str, digit_classifier.DigitClassifier] | None,
              log: Callable[[str], None]) -> dict[str, float]:
   """The test metrics of the module docstring."""
-  likelihood_key, coherence_key, prior_key = jax.random.split(key, 3)
+  likelihood_key, coherence_key = jax.random.split(key)
   test_images = data.test_images[:config.eval_examples]
   test_labels = data.test_labels[:config.eval_examples]
   results = _likelihoods(model, params, test_images, config=config, mesh=mesh,
@@ -76,15 +76,13 @@ def evaluate(model: Any, params: Any, data: polymnist.PolyMNISTData, *,
       data.train_labels[:config.separability_examples], test, test_labels))
   if judges is None:
     log('coherence: no cached digit classifiers for this PolyMNIST in '
-        f'{config.data_dir}/classifiers; run python -m '
-        'experiments.polymnist_classifiers once, then this command again, to '
-        'add it')
+        f'{config.data_dir}/classifiers; run python -m experiments.classifiers '
+        '--dataset=polymnist once, then this command again, to add it')
     return results
   classify = {name: judge.predict for name, judge in judges.items()}
-  results.update(coherence.conditional(model, params, test, test_labels,
-                                       classify, key=coherence_key))
-  results['coherence_unconditional'] = coherence.unconditional(
-      model, params, classify, key=prior_key, num_samples=config.eval_examples)
+  results.update(coherence.evaluate(
+      model, params, test, test_labels, classify, key=coherence_key,
+      num_prior_samples=config.eval_examples))
   results.update({f'classifier_accuracy/{name}': judge.test_accuracy
                   for name, judge in judges.items()})
   return results
