@@ -1,10 +1,13 @@
 r"""Train (once) the digit classifiers that judge coherence.
 
   python -m experiments.classifiers --dataset=polymnist   # five, one per modality
-  python -m experiments.classifiers --dataset=mnist       # one, for label -> image
+  python -m experiments.classifiers --dataset=mnist       # one, for label <-> image
+  python -m experiments.classifiers --dataset=celeba --data_dir=PATH_TO_CELEBA
 
-Each classifier (``jmvae_jax.metrics.digit_classifier``) is trained on its
-data set's training images alone and cached under DATA_DIR/classifiers; later
+Each classifier (``jmvae_jax.metrics.digit_classifier``; for CelebA one that
+reads the 40 attributes of a face) is trained on its data set's training
+images alone and cached under DATA_DIR/classifiers (CelebA: under its
+--cache_dir, where the detected faces are cached); later
 runs on that data set read it from there and report coherence
 (``jmvae_jax.metrics.coherence``) beside their likelihoods. Running it again
 prints the cached classifiers' test accuracies.
@@ -19,32 +22,53 @@ from absl import flags
 from experiments import cli
 from jmvae_jax.data import mnist, polymnist
 from jmvae_jax.metrics import digit_classifier
+from jmvae_jax.tasks.celeba import attribute_classifier
+from jmvae_jax.tasks.celeba import config as celeba_config
+from jmvae_jax.tasks.celeba.config import CelebAConfig
 from jmvae_jax.tasks.polymnist import classifiers
 from jmvae_jax.tasks.polymnist.config import PolyMNISTConfig
 
-_DATASET = flags.DEFINE_enum('dataset', 'polymnist', ['polymnist', 'mnist'],
+_DATASET = flags.DEFINE_enum('dataset', 'polymnist',
+                             ['polymnist', 'mnist', 'celeba'],
                              'Whose classifiers to train.')
 _DATA_DIR = flags.DEFINE_string(
-    'data_dir', PolyMNISTConfig.data_dir,
-    'Holds MNIST (and PolyMNIST/, or PolyMNIST is made from MNIST).')
+    'data_dir', None, 'Holds MNIST (and PolyMNIST/, or PolyMNIST is made from '
+    f'MNIST; default {PolyMNISTConfig.data_dir}), or CelebA in its own layout '
+    f'(default {CelebAConfig.data_dir}).')
+_CACHE_DIR = flags.DEFINE_string(
+    'cache_dir', CelebAConfig.cache_dir,
+    'CelebA: where its detected faces and its classifier are cached.')
+_MAX_IMAGES = flags.DEFINE_integer(
+    'max_images', CelebAConfig.max_images,
+    'CelebA: read at most this many images, as the runs it judges did.')
 _DATA_SEED = flags.DEFINE_integer('data_seed', PolyMNISTConfig.data_seed,
                                   'The seed of a generated PolyMNIST.')
 _VERIFY_DATA = flags.DEFINE_bool(
     'verify_data', True, 'Check the standard MNIST files by SHA-256.')
 
 
-def main():
-  data_dir = os.path.expanduser(_DATA_DIR.value)
+def _classifiers() -> dict[str, digit_classifier.DigitClassifier]:
+  """{name: classifier} of --dataset, each from the cache or trained."""
+  if _DATASET.value == 'celeba':
+    config = CelebAConfig(data_dir=_DATA_DIR.value or CelebAConfig.data_dir,
+                          cache_dir=_CACHE_DIR.value,
+                          max_images=_MAX_IMAGES.value)
+    return {'attributes': attribute_classifier.load_or_train(
+        celeba_config.load_data(config),
+        cache_dir=config.cache_dir or config.data_dir)}
+  data_dir = os.path.expanduser(_DATA_DIR.value or PolyMNISTConfig.data_dir)
   if _DATASET.value == 'mnist':
-    found = {'image': digit_classifier.load_or_train(
+    return {'image': digit_classifier.load_or_train(
         mnist.load_mnist(data_dir, verify=_VERIFY_DATA.value),
         cache_dir=data_dir)}
-  else:
-    found = classifiers.load_or_train(
-        polymnist.load_polymnist(data_dir, seed=_DATA_SEED.value,
-                                 verify_mnist=_VERIFY_DATA.value),
-        cache_dir=data_dir)
-  for name, classifier in found.items():
+  return classifiers.load_or_train(
+      polymnist.load_polymnist(data_dir, seed=_DATA_SEED.value,
+                               verify_mnist=_VERIFY_DATA.value),
+      cache_dir=data_dir)
+
+
+def main():
+  for name, classifier in _classifiers().items():
     print(f'{name}: test accuracy {classifier.test_accuracy:.4f} '
           f'({classifier.train_seconds:.0f} s of training), {classifier.path}')
 

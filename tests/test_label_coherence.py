@@ -18,6 +18,7 @@ from scipy import integrate, stats
 
 from jmvae_jax import models
 from jmvae_jax.distributions import DiagGaussian
+from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
 from jmvae_jax.metrics import digit_classifier
 from jmvae_jax.tasks.mnist import label_coherence
@@ -180,6 +181,32 @@ def test_classifier_training_is_deterministic_and_cached(tmp_path):
       data, cache_dir=tmp_path, log=lambda _: None,
       config=dataclasses.replace(config, seed=1))
   assert other.path != first.path
+
+
+def test_attribute_labels_train_one_logistic_output_each(tmp_path):
+  # Attribute j of an image is present when band j of its pixels is lit; the
+  # bands are independent, so a softmax could not read them, a multi-label
+  # network can.
+  rng = np.random.default_rng()
+  present = rng.integers(0, 2, (600, 6)).astype(np.int32)
+  images = rng.uniform(0.0, 0.1, (600, 784)).astype(np.float32)
+  for j in range(6):
+    images[present[:, j] == 1, j * 120:(j + 1) * 120] += 0.8
+  data = mnist.LabelledImages(images[:500], present[:500], images[500:],
+                              present[500:], source='bands')
+  config = digit_classifier.ClassifierConfig(epochs=3, batch_size=20,
+                                            hidden=(32,), max_shift=0)
+  judge = digit_classifier.load_or_train(data, cache_dir=tmp_path,
+                                         config=config, log=lambda _: None)
+  predicted = judge.predict(data.test_images)
+  assert predicted.shape == (100, 6) and set(np.unique(predicted)) <= {0, 1}
+  assert judge.num_attributes == 6 and judge.test_accuracy > 0.95
+  assert judge.test_accuracy == pytest.approx(
+      np.mean(predicted == data.test_labels))
+  cached = digit_classifier.load_cached(data, cache_dir=tmp_path,
+                                        config=config)
+  assert cached.num_attributes == 6
+  np.testing.assert_array_equal(cached.predict(data.test_images), predicted)
 
 
 def test_random_shifts_move_each_image_by_at_most_the_limit():

@@ -1,4 +1,4 @@
-"""A small network that reads digits, to judge what a model generates.
+"""A small network that reads digits (or attributes), to judge what a model generates.
 
 The judge of coherence (label-to-image accuracy on MNIST,
 ``jmvae_jax.tasks.mnist.label_coherence``; cross-modal coherence on PolyMNIST)
@@ -18,9 +18,15 @@ Networks (``ClassifierConfig``):
   of image patches (``jax.lax.conv_general_dilated_patches``) with a dense
   kernel, the same function as a convolution, which XLA's CPU backend runs
   more than three times faster than its convolutions.
-Training: Adam with a cosine-decayed step size, softmax cross-entropy,
-shuffled batches, every draw from ``ClassifierConfig.seed``; one ``jax.jit``
-region per epoch (a ``lax.scan`` over the batches), the state donated.
+* CelebA (``jmvae_jax.tasks.celeba.attribute_classifier``): the same
+  network with one output per attribute, reading all 40 at once.
+The labels decide the task: int classes [N] train a softmax over 10 digits;
+0/1 attributes [N, A] train A independent logistic outputs (multi-label),
+and ``predict`` then returns [N, A] in {0, 1}.
+Training: Adam with a cosine-decayed step size, softmax (or sigmoid)
+cross-entropy, shuffled batches, every draw from ``ClassifierConfig.seed``;
+one ``jax.jit`` region per epoch (a ``lax.scan`` over the batches), the state
+donated.
 """
 
 from __future__ import annotations
@@ -73,8 +79,9 @@ class ClassifierConfig:
   conv_channels: tuple[int, ...] = ()
   image_shape: tuple[int, int, int] = (28, 28, 1)
 
-  def network(self) -> DigitNet:
-    return DigitNet(self.hidden, self.conv_channels, self.image_shape)
+  def network(self, num_outputs: int = mnist.NUM_CLASSES) -> DigitNet:
+    return DigitNet(self.hidden, self.conv_channels, self.image_shape,
+                    num_outputs)
 
 
 def _patches(x: jax.Array) -> jax.Array:
@@ -85,17 +92,19 @@ def _patches(x: jax.Array) -> jax.Array:
 
 
 class DigitNet(nn.Module):
-  """Images [..., H W C] in [0, 1] -> digit logits [..., 10].
+  """Images [..., H W C] in [0, 1] -> logits [..., num_outputs].
 
   Attributes:
     hidden: widths of the hidden dense ReLU layers.
     conv_channels: channels of the 5x5 stride-2 ReLU convolutions first.
     image_shape: (H, W, C) of the flattened images.
+    num_outputs: 10 digit logits, or one logit per attribute.
   """
 
   hidden: tuple[int, ...] = (512, 512)
   conv_channels: tuple[int, ...] = ()
   image_shape: tuple[int, int, int] = (28, 28, 1)
+  num_outputs: int = mnist.NUM_CLASSES
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
@@ -108,7 +117,7 @@ class DigitNet(nn.Module):
       x = x.reshape(batch_shape + (-1,))
     for width in self.hidden:
       x = nn.relu(nn.Dense(width)(x))
-    return nn.Dense(mnist.NUM_CLASSES)(x)
+    return nn.Dense(self.num_outputs)(x)
 
 
 def random_shifts(key: jax.Array, images: jax.Array, max_shift: int,
@@ -136,6 +145,8 @@ class DigitClassifier:
     test_accuracy: its accuracy on the test images it was checked on.
     train_seconds: the wall time of its training.
     path: the cache file it was read from or written to.
+    num_attributes: 0 for a digit classifier, else the number A of
+      attributes it reads (multi-label).
   """
 
   params: Any
@@ -143,42 +154,60 @@ class DigitClassifier:
   test_accuracy: float
   train_seconds: float
   path: str
+  num_attributes: int = 0
 
   def predict(self, images: Any, *, batch_size: int = 1000) -> np.ndarray:
-    """The digit of each image: [N, H W C] in [0, 1] -> int32 [N]."""
-    return predict(self.config.network(), self.params, images,
+    """What each image shows: [N, H W C] in [0, 1] -> its digit, int32 [N],
+    or its attributes, int32 [N, A] in {0, 1}."""
+    return predict(_network(self.config, self.num_attributes), self.params,
+                   images, multi_label=self.num_attributes > 0,
                    batch_size=batch_size)
 
   def accuracy(self, images: Any, labels: Any) -> float:
-    """The fraction of ``images`` predicted as ``labels`` [N]."""
+    """The fraction of ``labels`` ([N], or [N, A] entries) predicted right."""
     return float(np.mean(self.predict(images) == np.asarray(labels)))
 
 
-@functools.partial(jax.jit, static_argnames='network')
-def _labels(network: DigitNet, params: Any, images: jax.Array) -> jax.Array:
-  return jnp.argmax(network.apply(params, images), axis=-1)
+def _network(config: ClassifierConfig, num_attributes: int) -> DigitNet:
+  return config.network(num_attributes or mnist.NUM_CLASSES)
+
+
+@functools.partial(jax.jit, static_argnames=('network', 'multi_label'))
+def _labels(network: DigitNet, params: Any, images: jax.Array,
+            multi_label: bool) -> jax.Array:
+  logits = network.apply(params, images)
+  if multi_label:
+    return (logits > 0).astype(jnp.int32)
+  return jnp.argmax(logits, axis=-1)
 
 
 def predict(network: DigitNet, params: Any, images: Any, *,
-            batch_size: int = 1000) -> np.ndarray:
-  """The most likely digit of each image [N, H W C] (in batches): int32 [N]."""
+            multi_label: bool = False, batch_size: int = 1000) -> np.ndarray:
+  """What each image [N, H W C] shows (in batches): the most likely digit,
+  int32 [N], or (``multi_label``) each output's logit > 0, int32 [N, A]."""
   images = np.asarray(images, np.float32).reshape(
       -1, math.prod(network.image_shape))
-  out = [np.asarray(_labels(network, params, images[i:i + batch_size]))
+  out = [np.asarray(_labels(network, params, images[i:i + batch_size],
+                            multi_label))
          for i in range(0, len(images), batch_size)]
-  return np.concatenate(out).astype(np.int32) if out else np.zeros(0, np.int32)
+  if not out:
+    return np.zeros((0,) + ((network.num_outputs,) if multi_label else ()),
+                    np.int32)
+  return np.concatenate(out).astype(np.int32)
 
 
-def _make_train_epoch(config: ClassifierConfig, num_images: int
-                      ) -> Callable[..., Any]:
+def _make_train_epoch(config: ClassifierConfig, num_images: int,
+                      num_attributes: int) -> Callable[..., Any]:
   """One epoch of Adam steps over shuffled batches, jitted, state donated."""
   steps = num_images // config.batch_size
   optimizer = optax.adam(optax.cosine_decay_schedule(
       config.learning_rate, config.epochs * steps))
-  network = config.network()
+  network = _network(config, num_attributes)
 
   def loss(params, images, labels):
     logits = network.apply(params, images)
+    if num_attributes:
+      return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels))
     return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
         logits, labels))
 
@@ -213,9 +242,15 @@ def _make_train_epoch(config: ClassifierConfig, num_images: int
 def train_classifier(images: np.ndarray, labels: np.ndarray, *,
                      config: ClassifierConfig = ClassifierConfig(),
                      log: Callable[[str], None] = print) -> Any:
-  """Trains a ``DigitNet`` on images [N, H W C] in [0, 1] and labels [N].
+  """Trains a ``DigitNet`` on images [N, H W C] in [0, 1] and their labels.
 
   Deterministic for a given seed, data and platform.
+
+  Args:
+    images: the training images.
+    labels: int digits [N], or 0/1 attributes [N, A] (multi-label).
+    config: the settings.
+    log: receives a line per epoch.
 
   Returns:
     The parameters.
@@ -223,22 +258,29 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, *,
   if len(images) < config.batch_size:
     raise UserError(f'the classifier needs at least {config.batch_size} '
                     f'training images, got {len(images)}')
+  num_attributes = _num_attributes(labels)
   key = jax.random.key(config.seed)
-  params = config.network().init(
+  params = _network(config, num_attributes).init(
       jax.random.fold_in(key, 0),
       jnp.zeros((1, math.prod(config.image_shape))))
-  train_epoch, optimizer = _make_train_epoch(config, len(images))
+  train_epoch, optimizer = _make_train_epoch(config, len(images),
+                                             num_attributes)
   opt_state = optimizer.init(params)
   images = jnp.asarray(images, jnp.float32)
-  labels = jnp.asarray(labels, jnp.int32)
+  labels = jnp.asarray(labels, jnp.float32 if num_attributes else jnp.int32)
   shuffle_key = jax.random.fold_in(key, 1)
   for epoch in range(config.epochs):
     params, opt_state, mean_loss = train_epoch(
         params, opt_state, images, labels,
         jax.random.fold_in(shuffle_key, epoch))
-    log(f'digit classifier: epoch {epoch + 1}/{config.epochs}, training '
+    log(f'classifier: epoch {epoch + 1}/{config.epochs}, training '
         f'loss {float(mean_loss):.4f}')
   return params
+
+
+def _num_attributes(labels: np.ndarray) -> int:
+  """0 for digit labels [N], A for attribute labels [N, A]."""
+  return int(np.shape(labels)[1]) if np.ndim(labels) == 2 else 0
 
 
 def _cache_name(config: ClassifierConfig, images: np.ndarray,
@@ -279,9 +321,9 @@ def load_or_train(data: mnist.LabelledImages, *,
   """The classifier of ``data``'s training split: from the cache, or trained.
 
   Args:
-    data: images [N, H W C] in [0, 1] with digit labels (MNIST, or one
-      PolyMNIST modality); trained on the training images, checked on the
-      test images.
+    data: images [N, H W C] in [0, 1] with digit labels [N] (MNIST, or one
+      PolyMNIST modality) or 0/1 attributes [N, A] (CelebA); trained on the
+      training images, checked on the test images.
     cache_dir: where CACHE_DIR/classifiers/digit_net_<digest>.npz is kept.
     config: the training settings (part of the digest).
     log: receives a line per epoch when training, and one with the result.
@@ -298,13 +340,18 @@ def load_or_train(data: mnist.LabelledImages, *,
                             config=config, log=log)
   params = jax.block_until_ready(params)
   seconds = time.perf_counter() - start
-  test_accuracy = float(np.mean(
-      predict(config.network(), params, data.test_images) == data.test_labels))
-  meta = {'test_accuracy': test_accuracy, 'train_seconds': seconds}
+  num_attributes = _num_attributes(data.train_labels)
+  classifier = DigitClassifier(
+      params=jax.device_get(params), path=path, config=config,
+      test_accuracy=0.0, train_seconds=seconds, num_attributes=num_attributes)
+  classifier = dataclasses.replace(classifier, test_accuracy=(
+      classifier.accuracy(data.test_images, data.test_labels)))
+  meta = {'test_accuracy': classifier.test_accuracy, 'train_seconds': seconds}
+  if num_attributes:
+    meta['num_attributes'] = num_attributes
   os.makedirs(os.path.dirname(path), exist_ok=True)
   cache.write_atomically(pathlib.Path(path), lambda f: np.savez(
       f, __meta__=np.array(json.dumps(meta)), **cache.flatten_params(params)))
-  log(f'digit classifier: {test_accuracy:.4f} test accuracy after '
+  log(f'classifier: {classifier.test_accuracy:.4f} test accuracy after '
       f'{seconds:.0f}s of training; cached in {path}')
-  return DigitClassifier(params=jax.device_get(params), path=path,
-                         config=config, **meta)
+  return classifier

@@ -67,6 +67,23 @@ class Table:
   decimals: int = 2
 
 
+def coherence_table(given: str, generated: str) -> Table:
+  """The coherence of a two-modality data set's runs (not in the paper).
+
+  Columns: ``generated`` drawn from ``given`` (the paper's conditional
+  generation, e.g. label -> image), the reverse, and unconditional; the
+  results.json keys of ``jmvae_jax.metrics.coherence``. Runs report them
+  when their data set's classifier is cached.
+  """
+  return Table(
+      'coherence', 'Coherence: the fraction of what is generated that an '
+      'independent classifier reads as right',
+      ((f'{given} -> {generated}', f'coherence/{given}->{generated}'),
+       (f'{generated} -> {given}', f'coherence/{generated}->{given}'),
+       ('unconditional', 'coherence_unconditional')),
+      from_paper=False, decimals=3)
+
+
 @dataclasses.dataclass(frozen=True)
 class TableSet:
   """One data set's tables: what to run, what to tabulate, what to compare with.

@@ -11,6 +11,9 @@ for a GAN variant that is its VAE part, as in the paper. Each is an
 importance-weighted estimate with ``eval_k`` samples (10 in the authors' code)
 of a log-likelihood of standardized pixels, on Table 2's scale when
 ``image_log_prob='channel_mean'`` (see ``jmvae_jax.tasks.celeba.models``).
+When the attribute classifier of the training faces is cached (``python -m
+experiments.classifiers --dataset=celeba``), the results add the coherence of
+``jmvae_jax.tasks.celeba.attribute_classifier``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from jmvae_jax import bounds
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
+from jmvae_jax.tasks.celeba import attribute_classifier
 from jmvae_jax.tasks.celeba import config as celeba_config
 from jmvae_jax.tasks.celeba import gan
 from jmvae_jax.tasks.celeba import stats as celeba_stats
@@ -35,7 +39,7 @@ from jmvae_jax.training import experiment, parallel
 from jmvae_jax.training.evaluation import mean_over_batches
 from jmvae_jax.training.workdir import check_training_data
 
-_TEST_STREAM = 3
+_TEST_STREAM, _COHERENCE_STREAM = 3, 5
 
 
 @functools.partial(
@@ -122,16 +126,28 @@ class CelebATask:
         (celeba_train.to_uint8(data.train_images), data.train_attributes),
         mesh)
     test_faces = celeba_train.to_uint8(data.test_images)
+    judge = attribute_classifier.load_cached(
+        data, cache_dir=config.cache_dir or config.data_dir)
 
     model = config.build_model()
     trainer = celeba_train.make_trainer(model, config)
     epoch = celeba_train.make_train_epoch(trainer, config, mesh)
 
     def evaluate_state(state, log):
-      return evaluate(
+      results = evaluate(
           gan.evaluation_model(model), state.params['model'], test_faces,
           data.test_attributes, stats, config=config, mesh=mesh,
           key=jax.random.fold_in(state.key, _TEST_STREAM), log=log)
+      if judge is None:
+        log('coherence: no cached attribute classifier for these training '
+            'faces; run python -m experiments.classifiers --dataset=celeba '
+            f'--data_dir={config.data_dir} once, then this command again, to '
+            'add it')
+        return results
+      return {**results, **attribute_classifier.evaluate(
+          gan.evaluation_model(model), state.params['model'], test_faces,
+          data.test_attributes, data_stats.pixels, judge,
+          key=jax.random.fold_in(state.key, _COHERENCE_STREAM))}
 
     return experiment.RunParts(
         init_state=functools.partial(celeba_train.init_state, trainer,

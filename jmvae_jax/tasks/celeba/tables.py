@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from jmvae_jax.report.tables import Row, Table, TableSet
+from jmvae_jax.report.tables import Row, Table, TableSet, coherence_table
 
 ROWS = (
     Row('vae_gan', 'VAE-GAN', 'vae_gan'),
@@ -36,6 +36,8 @@ TABLES = (
           'Table 2 (right): CelebA test conditional log p(x|w), nats',
           (('multiple', 'conditional_multiple'),
            ('single', 'conditional_single'))),
+    # Fig. 4 as a number.
+    coherence_table('attributes', 'image'),
 )
 
 # The paper's numbers (NOTES.md), keyed by (row, results.json key).
