@@ -13,7 +13,7 @@ from jmvae_jax import bounds, generation, models
 from jmvae_jax.data import polymnist
 from jmvae_jax.errors import UserError
 from jmvae_jax.metrics import digit_classifier, subsets
-from jmvae_jax.tasks.polymnist import classifiers
+from jmvae_jax.tasks.polymnist import classifiers, comparison
 from jmvae_jax.tasks.polymnist import config as config_lib
 from jmvae_jax.tasks.polymnist import experiment
 from jmvae_jax.tasks.polymnist import figures as polymnist_figures
@@ -208,3 +208,27 @@ def test_observations_are_the_five_images_scaled():
   for m in range(5):
     np.testing.assert_allclose(got[f'm{m}'],
                                images[:, m].reshape(3, -1) / 255.0, rtol=1e-6)
+
+
+def test_runs_are_compared_side_by_side(tmp_path):
+  rng = np.random.default_rng()
+  coherence_1 = float(rng.uniform())
+  runs = {'kl': {'coherence_given_1': coherence_1, 'joint': -1234.56,
+                 'epoch': 3, 'num_test_examples': 50, 'eval_k': 7,
+                 'eval_seconds': 95.0},
+          'zero': {'joint': -2000.0}}
+  for name, results in runs.items():
+    (tmp_path / name).mkdir()
+    (tmp_path / name / 'results.json').write_text(json.dumps(results))
+  (tmp_path / 'kl' / 'metrics.jsonl').write_text(
+      '{"epoch": 1, "seconds": 30.0}\n{"epoch": 2, "seconds": 40.0}\n')
+  text = comparison.compare([str(tmp_path / 'kl'), str(tmp_path / 'zero')],
+                            ['A', 'B'])
+  lines = text.splitlines()
+  assert f'| |S| = 1 | {coherence_1:.3f} |  |' in lines
+  assert '| log p(X), all five | -1234.6 | -2000.0 |' in lines
+  assert '| training | 1m10s | 0s |' in lines
+  assert '| evaluation | 1m35s | 0s |' in lines
+  assert '| k | 7 |  |' in lines
+  with pytest.raises(UserError, match='train and evaluate the run first'):
+    comparison.compare([str(tmp_path / 'missing')], ['C'])
