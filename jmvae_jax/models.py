@@ -254,35 +254,19 @@ def _check_observed_names(model: Any, observed: Observed) -> list[str]:
 
 
 @dataclasses.dataclass(frozen=True)
-class JMVAE:
-  """Joint multimodal VAE over M >= 2 modalities with one latent z (Suzuki et al. 2016).
-
-  The joint encoder q(z|X) has one dense tower per modality whose tops are
-  concatenated (Sec. 4.1 for M = 2; Sec. 3.2 says the model extends to more).
-  Each modality has its own decoder with ``decoder_hidden`` dense layers: the
-  paper says three of 512 for MNIST, the authors' released code uses two; we
-  default to the code's two.
-
-  Inference from a subset S of the modalities, q(z|X_S):
-    * all of them: the joint encoder;
-    * JMVAE-zero (no unimodal encoders): the joint encoder with every missing
-      modality fed as zeros (Sec. 3.2);
-    * JMVAE-kl, one modality m: its unimodal encoder q(z|x_m) (Eq. 4);
-    * JMVAE-kl, 2..M-1 modalities (only when M >= 3), by ``subset_encoder``:
-      'product_of_experts' multiplies the subset's unimodal Gaussians
-      (``distributions.product_of_gaussians``), as MultiVae's JMVAE does;
-      'zeros' feeds the missing modalities to the joint encoder as zeros.
+class _DecoderPerModality:
+  """What JMVAE and MVAE share: the fields of their MLPs, one decoder and one
+  likelihood per modality, unimodal encoders named '<name>_encoder', and the
+  x/w shorthands (the module docstring). A subclass defines ``_modules``,
+  ``init`` and ``encode_subset``.
 
   Attributes:
-    modalities: the modalities, in the order of the joint encoder's towers.
+    modalities: the modalities, in the model's order.
     latent_dim: dimension of z (64 on MNIST).
     encoder_hidden: hidden widths of every encoder tower.
     decoder_hidden: hidden widths of every decoder.
     matmul_dtype: 'float32', or 'bfloat16' to round the inputs of every dense
       product (accumulated in float32; see ``networks.dense_product``).
-    unimodal_encoders: True for JMVAE-kl, which learns q(z|x_m) for every m
-      (Eq. 4); False for JMVAE-zero.
-    subset_encoder: the rule for subsets of 2..M-1 modalities (above).
   """
 
   modalities: tuple[Modality, ...] = (MNIST_IMAGE, MNIST_LABEL)
@@ -290,17 +274,12 @@ class JMVAE:
   encoder_hidden: tuple[int, ...] = (512, 512)
   decoder_hidden: tuple[int, ...] = (512, 512)
   matmul_dtype: str = 'float32'
-  unimodal_encoders: bool = True
-  subset_encoder: str = 'product_of_experts'
 
   def __post_init__(self):
     names = self.modality_names
     if len(names) < 2 or len(set(names)) != len(names):
-      raise ValueError(f'a JMVAE needs two or more modalities with distinct '
-                       f'names, got {names}')
-    if self.subset_encoder not in SUBSET_ENCODERS:
-      raise ValueError(f'subset_encoder must be one of {SUBSET_ENCODERS}, got '
-                       f'{self.subset_encoder!r}')
+      raise ValueError(f'a {type(self).__name__} needs two or more modalities '
+                       f'with distinct names, got {names}')
 
   @property
   def modality_names(self) -> tuple[str, ...]:
@@ -310,28 +289,27 @@ class JMVAE:
     """The modality called ``name``."""
     return modality_of(self, name)
 
-  def _modules(self) -> dict[str, Any]:
-    modules = {'joint_encoder': _encoder(self)}
-    for modality in self.modalities:
-      modules[f'{modality.name}_decoder'] = _decoder(self, modality.dim)
-      if self.unimodal_encoders:
-        modules[f'{modality.name}_encoder'] = _encoder(self)
-    return modules
+  def _first_networks(self, zeros: dict[str, jax.Array]
+                      ) -> dict[str, tuple[jax.Array, ...]]:
+    """{network: its example inputs} of the networks not per modality."""
+    del zeros
+    return {}
 
   def init(self, key: jax.Array) -> Params:
     """Initial parameters: a dict of one Linen variable tree per network.
 
-    Networks: 'joint_encoder', and per modality '<name>_decoder' and (JMVAE-kl)
-    '<name>_encoder'. The key is split in the order joint encoder, then from the
-    last modality to the first its decoder and encoder: the order of the
-    two-modality models before modalities had names, so a seed gives the same
-    initial parameters as it did then.
+    Networks: those of ``_first_networks`` (JMVAE: 'joint_encoder'), and per
+    modality '<name>_decoder' and '<name>_encoder' (if the model has it). The
+    key is split in the order first networks, then from the last modality to
+    the first its decoder and encoder: the order of the two-modality models
+    before modalities had names, so a seed gives the same initial parameters
+    as it did then.
     """
     zeros = {m.name: jnp.zeros((1, m.dim)) for m in self.modalities}
     z = jnp.zeros((1, self.latent_dim))
     modules = self._modules()
-    inputs = {'joint_encoder': tuple(zeros[m.name] for m in self.modalities)}
-    order = ['joint_encoder']
+    inputs = self._first_networks(zeros)
+    order = list(inputs)
     for modality in reversed(self.modalities):
       inputs[f'{modality.name}_decoder'] = (z,)
       inputs[f'{modality.name}_encoder'] = (zeros[modality.name],)
@@ -339,40 +317,10 @@ class JMVAE:
                                   f'{modality.name}_encoder') if name in modules]
     return _init_networks(modules, inputs, key, order)
 
-  def _joint(self, params: Params, observed: Observed) -> DiagGaussian:
-    """The joint encoder, with missing modalities as zeros."""
-    batch_shape = next(iter(observed.values())).shape[:-1]
-    dtype = next(iter(observed.values())).dtype
-    towers = [observed[m.name] if m.name in observed
-              else jnp.zeros(batch_shape + (m.dim,), dtype)
-              for m in self.modalities]
-    return self._modules()['joint_encoder'].apply(params['joint_encoder'],
-                                                  *towers)
-
   def _unimodal(self, params: Params, name: str,
                 value: jax.Array) -> DiagGaussian:
     return self._modules()[f'{name}_encoder'].apply(params[f'{name}_encoder'],
                                                     value)
-
-  def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
-    """q(z | X_S) for the observed subset S (the rule in the class docstring).
-
-    Args:
-      params: the parameters.
-      observed: {name: [..., dim]} for one or more of the modalities.
-
-    Returns:
-      A DiagGaussian with fields [..., latent_dim].
-    """
-    names = _check_observed_names(self, observed)
-    if len(names) == len(self.modalities) or not self.unimodal_encoders:
-      return self._joint(params, observed)
-    if len(names) == 1:
-      return self._unimodal(params, names[0], observed[names[0]])
-    if self.subset_encoder == 'zeros':
-      return self._joint(params, observed)
-    return distributions.product_of_gaussians(
-        [self._unimodal(params, name, observed[name]) for name in names])
 
   def decode(self, params: Params, name: str, z: jax.Array) -> jax.Array:
     """Parameters of p(x_name|z) (MNIST: logits): [..., D] -> [..., dim]."""
@@ -427,6 +375,126 @@ class JMVAE:
   def log_pw(self, params: Params, w: jax.Array, z: jax.Array) -> jax.Array:
     """log p(w|z): [..., w_dim], [..., D] -> [...]."""
     return self.log_likelihood(params, self._pair()[1], w, z)
+
+
+
+@dataclasses.dataclass(frozen=True)
+class JMVAE(_DecoderPerModality):
+  """Joint multimodal VAE over M >= 2 modalities with one latent z (Suzuki et al. 2016).
+
+  The joint encoder q(z|X) has one dense tower per modality whose tops are
+  concatenated (Sec. 4.1 for M = 2; Sec. 3.2 says the model extends to more).
+  Each modality has its own decoder with ``decoder_hidden`` dense layers: the
+  paper says three of 512 for MNIST, the authors' released code uses two; we
+  default to the code's two.
+
+  Inference from a subset S of the modalities, q(z|X_S):
+    * all of them: the joint encoder;
+    * JMVAE-zero (no unimodal encoders): the joint encoder with every missing
+      modality fed as zeros (Sec. 3.2);
+    * JMVAE-kl, one modality m: its unimodal encoder q(z|x_m) (Eq. 4);
+    * JMVAE-kl, 2..M-1 modalities (only when M >= 3), by ``subset_encoder``:
+      'product_of_experts' multiplies the subset's unimodal Gaussians
+      (``distributions.product_of_gaussians``), as MultiVae's JMVAE does;
+      'zeros' feeds the missing modalities to the joint encoder as zeros.
+
+  Attributes (and those of ``_DecoderPerModality``; the joint encoder's towers
+  follow the order of ``modalities``):
+    unimodal_encoders: True for JMVAE-kl, which learns q(z|x_m) for every m
+      (Eq. 4); False for JMVAE-zero.
+    subset_encoder: the rule for subsets of 2..M-1 modalities (above).
+  """
+
+  unimodal_encoders: bool = True
+  subset_encoder: str = 'product_of_experts'
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.subset_encoder not in SUBSET_ENCODERS:
+      raise ValueError(f'subset_encoder must be one of {SUBSET_ENCODERS}, got '
+                       f'{self.subset_encoder!r}')
+
+  def _modules(self) -> dict[str, Any]:
+    modules = {'joint_encoder': _encoder(self)}
+    for modality in self.modalities:
+      modules[f'{modality.name}_decoder'] = _decoder(self, modality.dim)
+      if self.unimodal_encoders:
+        modules[f'{modality.name}_encoder'] = _encoder(self)
+    return modules
+
+  def _first_networks(self, zeros: dict[str, jax.Array]
+                      ) -> dict[str, tuple[jax.Array, ...]]:
+    return {'joint_encoder': tuple(zeros[m.name] for m in self.modalities)}
+
+  def _joint(self, params: Params, observed: Observed) -> DiagGaussian:
+    """The joint encoder, with missing modalities as zeros."""
+    batch_shape = next(iter(observed.values())).shape[:-1]
+    dtype = next(iter(observed.values())).dtype
+    towers = [observed[m.name] if m.name in observed
+              else jnp.zeros(batch_shape + (m.dim,), dtype)
+              for m in self.modalities]
+    return self._modules()['joint_encoder'].apply(params['joint_encoder'],
+                                                  *towers)
+
+  def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
+    """q(z | X_S) for the observed subset S (the rule in the class docstring).
+
+    Args:
+      params: the parameters.
+      observed: {name: [..., dim]} for one or more of the modalities.
+
+    Returns:
+      A DiagGaussian with fields [..., latent_dim].
+    """
+    names = _check_observed_names(self, observed)
+    if len(names) == len(self.modalities) or not self.unimodal_encoders:
+      return self._joint(params, observed)
+    if len(names) == 1:
+      return self._unimodal(params, names[0], observed[names[0]])
+    if self.subset_encoder == 'zeros':
+      return self._joint(params, observed)
+    return distributions.product_of_gaussians(
+        [self._unimodal(params, name, observed[name]) for name in names])
+
+
+@dataclasses.dataclass(frozen=True)
+class MVAE(_DecoderPerModality):
+  """Multimodal VAE with a product of experts (Wu & Goodman 2018, MVAE).
+
+  Every modality m has a unimodal encoder, an expert q~(z|x_m); there is no
+  joint encoder. The posterior of any subset S of the modalities is the
+  product of the prior expert p(z) = N(0, I) and the experts of S:
+
+    q(z | X_S) ∝ p(z) prod_{m in S} q~(z | x_m)       (their Eq. 4)
+
+  normalized in closed form (``distributions.product_of_gaussians``). With
+  experts proportional to the exact likelihoods p(x_m | z) of a linear-Gaussian
+  model this is the exact posterior p(z | X_S) (tested). Training is
+  ``objectives``' MVAE objective; each modality has its own decoder as in
+  ``JMVAE``.
+
+  Attributes: those of ``_DecoderPerModality``.
+  """
+
+  def _modules(self) -> dict[str, Any]:
+    modules = {}
+    for modality in self.modalities:
+      modules[f'{modality.name}_decoder'] = _decoder(self, modality.dim)
+      modules[f'{modality.name}_encoder'] = _encoder(self)
+    return modules
+
+  def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
+    """q(z | X_S), the product of the prior and S's experts: fields [..., D]."""
+    names = _check_observed_names(self, observed)
+    return product_with_prior(
+        [self._unimodal(params, name, observed[name]) for name in names])
+
+
+def product_with_prior(experts: list[DiagGaussian]) -> DiagGaussian:
+  """p(z) = N(0, I) times the ``experts`` (fields [..., D]), normalized: MVAE's q(z|X_S)."""
+  prior = DiagGaussian(jnp.zeros_like(experts[0].mean),
+                       jnp.zeros_like(experts[0].log_var))
+  return distributions.product_of_gaussians([prior, *experts])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -585,15 +653,17 @@ class ConditionalVAE:
     return self.x.log_prob(x, self.decode_x(params, z, w))
 
 
-MODEL_NAMES = ('jmvae_kl', 'jmvae_zero', 'vae', 'cvae', 'cmma')
+MODEL_NAMES = ('jmvae_kl', 'jmvae_zero', 'mvae', 'vae', 'cvae', 'cmma')
 
 
-def make_model(name: str, **kwargs: Any) -> JMVAE | VAE | ConditionalVAE:
+def make_model(name: str, **kwargs: Any) -> JMVAE | MVAE | VAE | ConditionalVAE:
   """The MNIST model called ``name`` (one of MODEL_NAMES); kwargs override fields."""
   if name == 'jmvae_kl':
     return JMVAE(unimodal_encoders=True, **kwargs)
   if name == 'jmvae_zero':
     return JMVAE(unimodal_encoders=False, **kwargs)
+  if name == 'mvae':
+    return MVAE(**kwargs)
   if name == 'vae':
     return VAE(**kwargs)
   if name in ('cvae', 'cmma'):

@@ -8,6 +8,8 @@ and each a quantity to minimize, named by modality m:
   kl_prior         KL(q(z|X) || p(z)) (JMVAE), KL(q(z|x) || p(z)) (VAE), or
                    KL(q(z|x,w) || p(z|w)) (CVAE, CMMA: the conditional ELBO)
   kl_unimodal/m    KL(q(z|X) || q(z|x_m))   (JMVAE-kl only, Eq. 4)
+  elbo_of/m/recon, elbo_of/m/kl_prior
+                   the terms of the ELBO of x_m alone, z ~ q(z|x_m) (MVAE)
 
 where X is every modality. ``loss_terms`` is the same for the two-modality call
 form (x, w). Reductions and weights (warm-up, alpha) are applied outside, in
@@ -23,11 +25,14 @@ import jax
 import jax.numpy as jnp
 
 from jmvae_jax import distributions, inputs, models
-from jmvae_jax.models import JMVAE, VAE, ConditionalVAE
+from jmvae_jax.distributions import DiagGaussian
+from jmvae_jax.models import JMVAE, MVAE, VAE, ConditionalVAE
 
 LossTerms = dict[str, jax.Array]
 RECON = 'recon/'
 KL_UNIMODAL = 'kl_unimodal/'
+# 'elbo_of/<m>/recon' and 'elbo_of/<m>/kl_prior': the ELBO of x_m alone.
+UNIMODAL_ELBO = 'elbo_of/'
 
 
 def multimodal_loss_terms(model: Any, params: Any,
@@ -75,12 +80,7 @@ def _jmvae_terms(model: JMVAE, params: Any, observed: dict[str, jax.Array], *,
                  key: jax.Array) -> LossTerms:
   """-L(X) of Eq. 3 by term, plus Eq. 4's KLs when the model has them."""
   keyed = models.as_multimodal(model)
-  joint = keyed.encode_subset(params, observed)
-  z = distributions.sample_gaussian(key, joint)
-  terms = {f'{RECON}{name}': -keyed.log_likelihood(params, name, observed[name],
-                                                    z)
-           for name in keyed.modality_names}
-  terms['kl_prior'] = distributions.kl_to_standard_normal(joint)
+  terms, joint = _elbo_terms(keyed, params, observed, key)
   if model.unimodal_encoders:
     for name in keyed.modality_names:
       terms[f'{KL_UNIMODAL}{name}'] = distributions.gaussian_kl(
@@ -89,17 +89,46 @@ def _jmvae_terms(model: JMVAE, params: Any, observed: dict[str, jax.Array], *,
 
 
 @_terms_of.register
+def _mvae_terms(model: MVAE, params: Any, observed: dict[str, jax.Array], *,
+                key: jax.Array) -> LossTerms:
+  """MVAE's objective by term (Wu & Goodman 2018, Sec. 3.2): -ELBO(X) and,
+  for every modality m, -ELBO(x_m) with q(z|x_m) = p(z) q~(z|x_m).
+
+  The joint ELBO draws z with ``key``, the one of modality i (in the model's
+  order) with fold_in(key, i + 1). Wu & Goodman add the ELBOs of k random
+  subsets of 2 .. M-1 modalities; this is their k = 0 (for two modalities,
+  every subset is already counted).
+  """
+  terms, _ = _elbo_terms(model, params, observed, key)
+  for i, name in enumerate(model.modality_names):
+    alone, _ = _elbo_terms(model, params, {name: observed[name]},
+                           jax.random.fold_in(key, i + 1))
+    terms[f'{UNIMODAL_ELBO}{name}/recon'] = alone[f'{RECON}{name}']
+    terms[f'{UNIMODAL_ELBO}{name}/kl_prior'] = alone['kl_prior']
+  return terms
+
+
+def _elbo_terms(model: Any, params: Any, observed: dict[str, jax.Array],
+                key: jax.Array) -> tuple[LossTerms, DiagGaussian]:
+  """-ELBO(X_S) of a keyed model by term, for the observed subset S:
+  recon/m for m in S (one z ~ q(z|X_S) drawn with ``key``) and kl_prior;
+  and q(z|X_S)."""
+  posterior = model.encode_subset(params, observed)
+  z = distributions.sample_gaussian(key, posterior)
+  terms = {f'{RECON}{name}': -model.log_likelihood(params, name,
+                                                    observed[name], z)
+           for name in model.modality_names if name in observed}
+  terms['kl_prior'] = distributions.kl_to_standard_normal(posterior)
+  return terms, posterior
+
+
+@_terms_of.register
 def _vae_terms(model: VAE, params: Any, observed: dict[str, jax.Array], *,
                key: jax.Array) -> LossTerms:
   """-L(x) of Eq. 1 by term."""
   keyed = models.as_multimodal(model)
   (name,) = keyed.modality_names
-  posterior = keyed.encode_subset(params, {name: observed[name]})
-  z = distributions.sample_gaussian(key, posterior)
-  return {
-      f'{RECON}{name}': -keyed.log_likelihood(params, name, observed[name], z),
-      'kl_prior': distributions.kl_to_standard_normal(posterior),
-  }
+  return _elbo_terms(keyed, params, {name: observed[name]}, key)[0]
 
 
 @_terms_of.register
@@ -146,6 +175,7 @@ def total_loss(terms: LossTerms, *, kl_weight: jax.Array | float,
 
   loss = sum_m recon/m + kl_weight * kl_prior
          + alpha * [kl_weight if anneal_alpha else 1] * sum_m kl_unimodal/m
+         + sum_m (elbo_of/m/recon + kl_weight * elbo_of/m/kl_prior)
 
   With kl_weight = 1 this is -Eq. 4 (or -Eq. 3 / -Eq. 1 for models without the
   unimodal terms). By default only KL(q(z|x,w) || p(z)) is warmed up, as in the
@@ -158,4 +188,7 @@ def total_loss(terms: LossTerms, *, kl_weight: jax.Array | float,
       per_example = per_example + value
     elif name.startswith(KL_UNIMODAL):
       per_example = per_example + alpha_weight * value
+    elif name.startswith(UNIMODAL_ELBO):
+      weight = kl_weight if name.endswith('/kl_prior') else 1.0
+      per_example = per_example + weight * value
   return jnp.mean(per_example)

@@ -147,11 +147,15 @@ def test_unwritable_workdir_is_refused(tmp_path, data):
 
 
 def test_every_model_trains_and_evaluates(tmp_path, data):
-  for name in ('jmvae_zero', 'vae'):
+  for name in ('jmvae_zero', 'mvae', 'vae'):
     config = dataclasses.replace(TINY, model=name, epochs=1)
     results = train_and_evaluate(config, str(tmp_path / name), data=data,
                                  log=lambda _: None)
     assert results['model'] == name and np.isfinite(results['test_elbo'])
+    if name != 'vae':  # Every bound of the paper, from the model's encoders.
+      for bound in ('marginal_multiple', 'marginal_single',
+                    'conditional_multiple', 'conditional_single', 'joint'):
+        assert np.isfinite(results[bound]), (name, bound)
 
 
 def test_a_cached_digit_classifier_adds_label_image_coherence(tmp_path, data):

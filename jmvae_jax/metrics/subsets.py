@@ -25,6 +25,8 @@ from typing import Any
 import jax
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from jmvae_jax import bounds, generation, models
 
@@ -84,13 +86,17 @@ def separability_by_size(model: models.MultimodalModel, params: models.Params,
                          test: Mapping[str, np.ndarray],
                          test_labels: np.ndarray) -> dict[str, float]:
   """{'separability_given_<s>': test accuracy of a logistic regression on the
-  means of q(z|X_S), fitted on the training examples' means, averaged over
+  standardized means of q(z|X_S), fitted on the training examples' means
+  (standardized by their own mean and deviation), averaged over
   every S of size s} for s = 1 .. M: how linearly the latent separates the
   classes from each number of inputs."""
   names = models.as_multimodal(model).modality_names
   by_size: dict[int, list[float]] = {}
   for subset in nonempty_subsets(names):
-    fitted = LogisticRegression(max_iter=1000).fit(
+    # Standardized first: the means of a poor encoder (JMVAE-zero's, from
+    # zeros) can be far from unit scale, where L-BFGS stops short.
+    fitted = make_pipeline(StandardScaler(),
+                           LogisticRegression(max_iter=1000)).fit(
         _latent_means(model, params, train, subset), train_labels)
     by_size.setdefault(len(subset), []).append(float(fitted.score(
         _latent_means(model, params, test, subset), test_labels)))

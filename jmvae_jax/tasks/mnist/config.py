@@ -32,12 +32,15 @@ RESUME_FIELDS = ('model', 'alpha', 'warmup_epochs', 'anneal_alpha',
                  'decoder_layers', 'matmul_dtype', 'modalities')
 
 
+# The models of any modalities (the others: image and label, or image alone).
+_ANY_MODALITIES = ('jmvae_kl', 'jmvae_zero', 'mvae')
+
 @dataclasses.dataclass(frozen=True)
 class Config(ElboConfig):
   """Settings of one MNIST training-and-evaluation run (``ElboConfig`` and these).
 
   Attributes:
-    model: 'jmvae_kl', 'jmvae_zero', 'vae', 'cvae' or 'cmma'.
+    model: 'jmvae_kl', 'jmvae_zero', 'mvae', 'vae', 'cvae' or 'cmma'.
     alpha: weight of the two unimodal KL terms of Eq. 4 (JMVAE-kl only).
     train_examples: train on the first this many of MNIST's 60,000 training
       and validation images: 50,000 as the paper's text says, 60,000 as the
@@ -83,16 +86,17 @@ class Config(ElboConfig):
       problems.append(f"--modalities must be 'image,label' followed by any of "
                       f"{sorted(set(models.MNIST_MODALITIES) - {'image', 'label'})}"
                       f', got {self.modalities!r}')
-    elif len(names) > 2 and not self.model.startswith('jmvae'):
+    elif len(names) > 2 and self.model not in _ANY_MODALITIES:
       problems.append(f'--model={self.model} models image and label only; '
-                      '--modalities takes more for JMVAE')
+                      '--modalities takes more for JMVAE and MVAE')
     return problems
 
-  def build_model(self, *, training: bool = True) -> models.JMVAE | models.VAE:
+  def build_model(self, *, training: bool = True
+                  ) -> models.JMVAE | models.MVAE | models.VAE:
     """The model these settings describe: with config.matmul_dtype products
     for training, float32 ones for evaluation (same parameters)."""
     extra = {}
-    if self.model.startswith('jmvae'):
+    if self.model in _ANY_MODALITIES:
       extra['modalities'] = tuple(models.MNIST_MODALITIES[name]
                                   for name in self.modalities.split(','))
     return models.make_model(

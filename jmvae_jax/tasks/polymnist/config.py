@@ -1,11 +1,12 @@
 """The configuration of a PolyMNIST run; every flag of ``experiments.polymnist`` fills it.
 
-The models are JMVAE-kl and JMVAE-zero over the five modalities m0 ... m4
+The models are JMVAE-kl, JMVAE-zero and MVAE over the five modalities m0 ... m4
 (``jmvae_jax.data.polymnist``), each a 28 x 28 colour image flattened to 2,352
 values in [0, 1]. Architecture: the MLP alternative to the published
 experiments' convolutional networks (which XLA's CPU backend trains several
 times slower): the MNIST JMVAE's dense towers, one per modality in the joint
-encoder, a unimodal encoder per modality (JMVAE-kl), a decoder per modality.
+encoder (JMVAE), a unimodal encoder per modality (JMVAE-kl, MVAE), a decoder per
+modality.
 Likelihood: each pixel Laplace with a fixed scale around the decoder's output,
 as MoPoE's PolyMNIST decoders (scale 0.75).
 """
@@ -23,7 +24,7 @@ from jmvae_jax.data import polymnist
 from jmvae_jax.training import settings
 from jmvae_jax.training.elbo import ElboConfig
 
-MODEL_NAMES = ('jmvae_kl', 'jmvae_zero')
+MODEL_NAMES = ('jmvae_kl', 'jmvae_zero', 'mvae')
 IMAGE_DIM = polymnist.SIDE * polymnist.SIDE * 3
 
 # Fields that change the trained parameters: a run only resumes under equal
@@ -54,7 +55,8 @@ class PolyMNISTConfig(ElboConfig):
   """Settings of one PolyMNIST training-and-evaluation run (``ElboConfig`` and these).
 
   Attributes:
-    model: 'jmvae_kl' or 'jmvae_zero'.
+    model: 'jmvae_kl', 'jmvae_zero' or 'mvae' (``models.MVAE``: a product
+      of the unimodal experts and the prior; alpha unused).
     alpha: weight of the five unimodal KL terms, alpha sum_m KL(q(z|X) ||
       q(z|x_m)) (JMVAE-kl only).
     train_examples: train on the first this many of the 60,000 training
@@ -96,11 +98,12 @@ class PolyMNISTConfig(ElboConfig):
         positive=('laplace_scale',))
     return problems
 
-  def build_model(self) -> models.JMVAE:
-    """The JMVAE these settings describe."""
+  def build_model(self) -> models.JMVAE | models.MVAE:
+    """The model these settings describe."""
+    extra = ({'subset_encoder': self.subset_encoder}
+             if self.model.startswith('jmvae') else {})
     return models.make_model(
         self.model, modalities=modalities(self.laplace_scale),
         latent_dim=self.latent_dim,
         encoder_hidden=(self.hidden_width,) * 2,
-        decoder_hidden=(self.hidden_width,) * self.decoder_layers,
-        subset_encoder=self.subset_encoder)
+        decoder_hidden=(self.hidden_width,) * self.decoder_layers, **extra)
