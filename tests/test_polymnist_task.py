@@ -227,7 +227,7 @@ def test_runs_are_compared_side_by_side(tmp_path):
   text = comparison.compare([str(tmp_path / 'kl'), str(tmp_path / 'zero')],
                             ['A', 'B'])
   lines = text.splitlines()
-  assert f'| |S| = 1 | {coherence_1:.3f} |  |' in lines
+  assert f'| \\|S\\| = 1 | {coherence_1:.3f} |  |' in lines
   assert '| log p(X), all five | -1234.6 | -2000.0 |' in lines
   assert '| training | 1m10s | 0s |' in lines
   assert '| evaluation | 1m35s | 0s |' in lines

@@ -64,7 +64,9 @@ def compare(workdirs: Sequence[str], names: Sequence[str]) -> str:
   header = ['', *names]
   parts = []
   for title, lines in _TABLES:
-    body = [[label] + [_cell(r, key, digits) for r in results]
+    # '\|': a bar inside a Markdown table cell.
+    body = [[label.replace('|', '\\|')]
+            + [_cell(r, key, digits) for r in results]
             for label, key, digits in lines]
     parts.append(tables.to_markdown(title, [header] + body))
   budget = [_budget(w, r) for w, r in zip(workdirs, results)]
