@@ -156,3 +156,18 @@ def test_a_run_not_evaluated_yet_says_so(tmp_path):
       _run(tmp_path, Config(), results=None))).read()
   assert 'Not evaluated yet: results.json is missing.' in text
   assert '- training: 21s over 2 epochs' in text
+
+
+def test_coherence_and_accuracies_are_fractions_beside_the_bounds(tmp_path):
+  results = dict(RESULTS, **{'coherence/label->image': 0.70214,
+                             'classifier_accuracy/m0': 0.975,
+                             'separability_given_1': 0.4432})
+  text = open(run_report.write_report(
+      _run(tmp_path, Config(model='jmvae_kl', alpha=0.1, epochs=2), results),
+      MNIST)).read()
+  bounds = text.split('## Test bounds')[1].split('## Coherence')[0]
+  fractions = text.split('## Coherence')[1].split('## Wall time')[0]
+  assert '`marginal_multiple`' in bounds and 'coherence' not in bounds
+  assert _table_row(fractions, 'coherence/label->image')[1:] == ['0.702']
+  assert _table_row(fractions, 'classifier_accuracy/m0')[1:] == ['0.975']
+  assert _table_row(fractions, 'separability_given_1')[1:] == ['0.443']

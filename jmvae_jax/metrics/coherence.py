@@ -5,15 +5,21 @@ beside likelihoods, how often generated data carry the right label, judged by
 classifiers trained on real data alone (``jmvae_jax.metrics.digit_classifier``):
 
 * conditional coherence of a subset S and a modality m outside it: draw
-  z ~ q(z|X_S) for each test example, decode x_m (its ``Modality.readout``),
-  classify it; the fraction classified as the example's label. Averaged over
-  every S of one size, it gives the curve against the number of inputs.
+  z ~ q(z|X_S) for each test example (p(z|w) for a model of x given w),
+  decode x_m (its ``Modality.readout``), classify it; the fraction classified
+  as the example's label. Averaged over every S of one size, it gives the
+  curve against the number of inputs.
 * unconditional coherence: z ~ p(z), every modality decoded at the same z;
   the fraction of draws on which all the classifiers agree.
 
 About 1 / num_classes for outputs unrelated to the inputs (and 1 /
 num_classes^(M-1) for unconditional agreement by chance), the classifiers'
-own accuracy for a perfect model.
+own accuracy for a perfect model. With several binary labels per example
+(CelebA's attributes) each is the fraction of (example, label) entries read
+right. ``evaluate`` gives every coherence a model allows; the tasks call it
+(MNIST: image and label, the label read as its most probable class; CelebA:
+``jmvae_jax.tasks.celeba.attribute_classifier``; PolyMNIST: five digit
+classifiers).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import numpy as np
 from jmvae_jax import generation, models
 from jmvae_jax.metrics import subsets
 
-# A modality's readouts [N, dim] -> predicted classes [N].
+# A modality's readouts [N, dim] -> predicted classes [N] (or [N, A] labels).
 Classify = Callable[[np.ndarray], np.ndarray]
 
 

@@ -31,6 +31,8 @@ REPORT = 'report.md'
 # Fields of results.json that describe the evaluation rather than measure.
 _NOT_BOUNDS = ('model', 'alpha', 'epoch', 'eval_k', 'eval_prior_samples',
                'num_test_examples', 'eval_seconds')
+# Fields that are fractions in [0, 1], not nats (``jmvae_jax.metrics``).
+_FRACTIONS = ('coherence', 'classifier_accuracy/', 'separability_given_')
 _BOUND_WORDS = {
     'marginal_multiple': 'log p(x), proposal q(z|x,w)',
     'marginal_single': 'log p(x), proposal q(z|x)',
@@ -56,7 +58,8 @@ def _bounds_table(results: Mapping[str, Any],
   lines = ['| bound | ours | paper | ours - paper |', '|---|---|---|---|']
   for key in sorted(results):
     value = results[key]
-    if key in _NOT_BOUNDS or not is_number(value):
+    if (key in _NOT_BOUNDS or key.startswith(_FRACTIONS)
+        or not is_number(value)):
       continue
     words = _BOUND_WORDS.get(key.removeprefix('test_'),
                              _BOUND_WORDS.get(key, ''))
@@ -68,6 +71,18 @@ def _bounds_table(results: Mapping[str, Any],
     else:
       lines.append(f'| {name} | {value:.2f} | | |')
   return lines
+
+
+def _fractions_table(results: Mapping[str, Any]) -> list[str]:
+  """Coherence, classifier accuracy and separability: a table, or [] if none."""
+  keys = sorted(key for key, value in results.items()
+                if key.startswith(_FRACTIONS) and is_number(value))
+  if not keys:
+    return []
+  return (['', '## Coherence, separability and the judges\' accuracy', '',
+           'Fractions in [0, 1] (`jmvae_jax.metrics`).', '',
+           '| metric | ours |', '|---|---|']
+          + [f'| `{key}` | {results[key]:.3f} |' for key in keys])
 
 
 def _times(results: Mapping[str, Any],
@@ -115,6 +130,7 @@ def render_report(workdir: str, tables: TableSet | None = None) -> str:
     lines += _bounds_table(results, paper)
     if paper:
       lines += ['', f'The paper\'s numbers come from its budget. {budget}']
+    lines += _fractions_table(results)
   else:
     lines.append('Not evaluated yet: results.json is missing.')
   lines += ['', '## Wall time', ''] + _times(results, records)
