@@ -37,6 +37,13 @@ from jmvae_jax.metrics import subsets
 Classify = Callable[[np.ndarray], np.ndarray]
 
 
+def missing_judges_line(judges: str, command: str) -> str:
+  """The log line of a run that cannot report coherence: which ``judges``
+  are not cached, and the ``command`` (python -m ...) that trains them."""
+  return (f'coherence: no cached {judges}; run {command} once, then this '
+          'command again, to add it')
+
+
 def conditional(model: Any, params: Any, data: Mapping[str, np.ndarray],
                 labels: np.ndarray, classifiers: Mapping[str, Classify], *,
                 key: jax.Array, batch_size: int = 500) -> dict[str, float]:

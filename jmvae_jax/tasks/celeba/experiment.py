@@ -27,6 +27,7 @@ import numpy as np
 from jmvae_jax import bounds
 from jmvae_jax.data import celeba
 from jmvae_jax.errors import UserError
+from jmvae_jax.metrics import coherence
 from jmvae_jax.tasks.celeba import attribute_classifier
 from jmvae_jax.tasks.celeba import config as celeba_config
 from jmvae_jax.tasks.celeba import gan
@@ -130,22 +131,23 @@ class CelebATask:
         data, cache_dir=config.cache_dir or config.data_dir)
 
     model = config.build_model()
+    eval_model = gan.evaluation_model(model)
     trainer = celeba_train.make_trainer(model, config)
     epoch = celeba_train.make_train_epoch(trainer, config, mesh)
 
     def evaluate_state(state, log):
       results = evaluate(
-          gan.evaluation_model(model), state.params['model'], test_faces,
+          eval_model, state.params['model'], test_faces,
           data.test_attributes, stats, config=config, mesh=mesh,
           key=jax.random.fold_in(state.key, _TEST_STREAM), log=log)
       if judge is None:
-        log('coherence: no cached attribute classifier for these training '
-            'faces; run python -m experiments.classifiers --dataset=celeba '
-            f'--data_dir={config.data_dir} once, then this command again, to '
-            'add it')
+        log(coherence.missing_judges_line(
+            'attribute classifier for these training faces',
+            'python -m experiments.classifiers --dataset=celeba '
+            f'--data_dir={config.data_dir}'))
         return results
       return {**results, **attribute_classifier.evaluate(
-          gan.evaluation_model(model), state.params['model'], test_faces,
+          eval_model, state.params['model'], test_faces,
           data.test_attributes, data_stats.pixels, judge,
           key=jax.random.fold_in(state.key, _COHERENCE_STREAM))}
 

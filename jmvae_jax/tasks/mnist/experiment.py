@@ -19,7 +19,7 @@ import jax
 
 from jmvae_jax import models
 from jmvae_jax.data import mnist
-from jmvae_jax.metrics import digit_classifier
+from jmvae_jax.metrics import coherence, digit_classifier
 from jmvae_jax.tasks.mnist import evaluation, train
 from jmvae_jax.tasks.mnist.config import RESUME_FIELDS, Config
 from jmvae_jax.tasks.mnist.tables import MNIST as MNIST_TABLES
@@ -74,10 +74,10 @@ class MnistTask:
           eval_model, state.params, test_images, data.test_labels,
           config=config, mesh=mesh, key=key, log=log)
       if judge is None:
-        log('coherence: no cached digit classifier for these MNIST training '
-            f'images in {config.data_dir}/classifiers; run python -m '
-            'experiments.classifiers --dataset=mnist once, then this command '
-            'again, to add it')
+        log(coherence.missing_judges_line(
+            'digit classifier for these MNIST training images in '
+            f'{config.data_dir}/classifiers',
+            'python -m experiments.classifiers --dataset=mnist'))
         return results
       return {**results, **evaluation.label_image_coherence(
           eval_model, state.params, test_images, data.test_labels,

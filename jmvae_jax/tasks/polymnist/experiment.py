@@ -75,9 +75,9 @@ def evaluate(model: Any, params: Any, data: polymnist.PolyMNISTData, *,
       model, params, _as_arrays(data.train_images[:config.separability_examples]),
       data.train_labels[:config.separability_examples], test, test_labels))
   if judges is None:
-    log('coherence: no cached digit classifiers for this PolyMNIST in '
-        f'{config.data_dir}/classifiers; run python -m experiments.classifiers '
-        '--dataset=polymnist once, then this command again, to add it')
+    log(coherence.missing_judges_line(
+        f'digit classifiers for this PolyMNIST in {config.data_dir}/classifiers',
+        'python -m experiments.classifiers --dataset=polymnist'))
     return results
   classify = {name: judge.predict for name, judge in judges.items()}
   results.update(coherence.evaluate(
