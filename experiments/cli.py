@@ -83,8 +83,10 @@ def define_tables_flags(
   root = flags.DEFINE_string('root', default_root, 'Directory of all runs.')
   out_dir = flags.DEFINE_string('out_dir', None,
                                 'Where the tables go (default: --root).')
-  rows = flags.DEFINE_list('rows', [row.name for row in table_set.rows],
-                           'Rows to run and tabulate.')
+  rows = flags.DEFINE_list(
+      'rows', [row.name for row in table_set.rows],
+      'Rows to run and tabulate (default: the paper\'s); any of '
+      f'{", ".join(table_set.rows_by_name)}.')
   seeds = flags.DEFINE_list('seeds', ['0'],
                             'Seeds; several give mean ± std.')
   settings = config_flags.define_config_flags(

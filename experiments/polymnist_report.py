@@ -28,8 +28,8 @@ def _name(workdir: str) -> str:
   values = read_config_values(workdir, flag='--runs')
   if values.get('model') == 'jmvae_kl':
     return f'JMVAE-kl (alpha={values.get("alpha"):g})'
-  return {'jmvae_zero': 'JMVAE-zero', 'mvae': 'MVAE'}.get(
-      values.get('model'), str(values.get('model')))
+  return {'jmvae_zero': 'JMVAE-zero', 'mvae': 'MVAE', 'mmvae': 'MMVAE',
+          'mopoe': 'MoPoE'}.get(values.get('model'), str(values.get('model')))
 
 
 def main():

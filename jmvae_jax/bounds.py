@@ -5,7 +5,8 @@ Every estimate is Burda et al.'s (2015) importance-weighted bound
   log p(o) ~ log (1/k) sum_i p(o, z_i) / r(z_i),   z_i ~ r(z),
 
 for some observed set o of modalities and a proposal r (an encoder of some
-subset of them, or the prior). It is a stochastic lower bound,
+subset of them, or the prior; for MMVAE and MoPoE an encoder is a mixture of
+Gaussians, ``distributions.GaussianMixture``, sampled and scored as one). It is a stochastic lower bound,
 E[estimate] <= log p(o), that rises with k and equals log p(o) for every k when
 r is the exact posterior p(z|o).
 
@@ -55,7 +56,6 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jmvae_jax import distributions, inputs, models
-from jmvae_jax.distributions import DiagGaussian
 
 # Any object with the methods listed in jmvae_jax.models' docstring; a frozen
 # (hashable) dataclass, since it is a static argument of the jitted functions.
@@ -98,7 +98,7 @@ def _check_sizes(k: int, chunk_size: int | None) -> None:
 
 def _log_mean_exp_over_draws(
     log_weights: Callable[[jax.Array], dict[str, jax.Array]],
-    proposal: DiagGaussian,
+    proposal: distributions.Posterior,
     *,
     key: jax.Array,
     k: int,
@@ -109,7 +109,8 @@ def _log_mean_exp_over_draws(
   Args:
     log_weights: maps one draw z (the proposal's shape) to a dict of log-weights,
       each of shape [B].
-    proposal: the distribution of the draws, fields of shape [..., D].
+    proposal: the distribution of the draws (a Gaussian, or a mixture for
+      MMVAE and MoPoE), each draw of shape [..., D].
     key: the stream key; draw i uses fold_in(key, i).
     k: number of draws.
     chunk_size: draws per ``lax.scan`` step; None puts all k in one step. When it
@@ -126,8 +127,8 @@ def _log_mean_exp_over_draws(
     """Folds draws first..first+chunk-1 into (running max, sum of exp(. - max))."""
     indices = first + jnp.arange(chunk)
     keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, indices)
-    z = jax.vmap(lambda draw_key: distributions.sample_gaussian(
-        draw_key, proposal))(keys)
+    z = jax.vmap(lambda draw_key: distributions.sample(draw_key, proposal))(
+        keys)
     in_range = (indices < k)[:, None]
     new_state = {}
     for name, log_w in jax.vmap(log_weights)(z).items():  # Each [chunk, B].
@@ -141,7 +142,7 @@ def _log_mean_exp_over_draws(
       new_state[name] = (new_max, total)
     return new_state, None
 
-  shapes = jax.eval_shape(log_weights, proposal.mean)
+  shapes = jax.eval_shape(log_weights, distributions.mean_of(proposal))
   state = {name: (jnp.full(s.shape, -jnp.inf, s.dtype),
                   jnp.zeros(s.shape, s.dtype))
            for name, s in shapes.items()}
@@ -200,7 +201,7 @@ def _encoder_bounds(
 
   def log_weights(z: jax.Array) -> dict[Subset, jax.Array]:
     log_prior_over_q = (distributions.standard_normal_log_prob(z)
-                        - distributions.gaussian_log_prob(z, q.mean, q.log_var))
+                        - distributions.log_prob(z, q))
     log_lik = {m: keyed.log_likelihood(params, m, observed[m], z)
                for m in needed}
     return {t: sum((log_lik[m] for m in t), log_prior_over_q) for t in targets}

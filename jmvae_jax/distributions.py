@@ -4,6 +4,10 @@ Every function works on the last axis as the event axis and broadcasts over the
 leading (batch, sample) axes, so the same code serves one example, a batch, or a
 ``[k, batch]`` stack of importance samples. Log-densities are summed over the
 event axis and returned in nats.
+
+A posterior q(z|X_S) is a ``DiagGaussian`` or, for the mixture models (MMVAE,
+MoPoE), a ``GaussianMixture``; ``sample``, ``log_prob`` and ``mean_of`` take
+either, so the bounds and generation serve both.
 """
 
 from __future__ import annotations
@@ -24,6 +28,32 @@ class DiagGaussian(NamedTuple):
 
   mean: jax.Array
   log_var: jax.Array
+
+
+class GaussianMixture(NamedTuple):
+  """The equal-weight mixture (1/C) sum_c N(means[c], exp(log_vars[c])).
+
+  Fields have shape [..., C, D]: C diagonal Gaussian components per example
+  (the named fields differ from ``DiagGaussian``'s, so code that reads
+  ``q.mean`` of a posterior fails loudly on a mixture; use ``mean_of``).
+  """
+
+  component_means: jax.Array
+  component_log_vars: jax.Array
+
+
+Posterior = DiagGaussian | GaussianMixture
+
+
+def mixture(components: Sequence[DiagGaussian]) -> Posterior:
+  """The equal-weight mixture of ``components`` (fields [..., D] each); one
+  component is returned as it is."""
+  if not components:
+    raise ValueError('a mixture needs at least one component')
+  if len(components) == 1:
+    return components[0]
+  return GaussianMixture(jnp.stack([q.mean for q in components], axis=-2),
+                         jnp.stack([q.log_var for q in components], axis=-2))
 
 
 def standard_normal(shape: tuple[int, ...]) -> DiagGaussian:
@@ -128,6 +158,55 @@ def sample_gaussian(
   eps = jax.random.normal(key, shape, jnp.result_type(q.mean))
   std = jnp.exp(0.5 * q.log_var)
   return jnp.broadcast_to(q.mean, shape) + jnp.broadcast_to(std, shape) * eps
+
+
+def mixture_log_prob(z: ArrayLike, q: GaussianMixture) -> jax.Array:
+  """log (1/C) sum_c N(z; means[c], exp(log_vars[c])): [..., D] -> [...]."""
+  z = jnp.asarray(z)
+  per_component = gaussian_log_prob(z[..., None, :], q.component_means,
+                                    q.component_log_vars)
+  count = q.component_means.shape[-2]
+  return jax.scipy.special.logsumexp(per_component, axis=-1) - math.log(count)
+
+
+def log_prob(z: ArrayLike, q: Posterior) -> jax.Array:
+  """log q(z) of a Gaussian or a mixture, summed over the last axis: [...]."""
+  if isinstance(q, GaussianMixture):
+    return mixture_log_prob(z, q)
+  return gaussian_log_prob(z, q.mean, q.log_var)
+
+
+def sample(key: jax.Array, q: Posterior,
+           sample_shape: tuple[int, ...] = ()) -> jax.Array:
+  """Draws of a Gaussian (``sample_gaussian``, the same draws) or a mixture.
+
+  A mixture's draw picks its component uniformly at random (with the first
+  half of ``jax.random.split(key)``) and draws from it reparameterized (with
+  the second): differentiable in the chosen component's fields, not in the
+  choice.
+
+  Returns:
+    Shape sample_shape + [..., D].
+  """
+  if not isinstance(q, GaussianMixture):
+    return sample_gaussian(key, q, sample_shape)
+  choice_key, draw_key = jax.random.split(key)
+  means, log_vars = q.component_means, q.component_log_vars
+  shape = tuple(sample_shape) + means.shape[:-2]
+  choice = jax.random.randint(choice_key, shape, 0, means.shape[-2])
+
+  def chosen(field: jax.Array) -> jax.Array:
+    field = jnp.broadcast_to(field, tuple(sample_shape) + field.shape)
+    return jnp.take_along_axis(field, choice[..., None, None], axis=-2)[..., 0, :]
+
+  return sample_gaussian(draw_key, DiagGaussian(chosen(means), chosen(log_vars)))
+
+
+def mean_of(q: Posterior) -> jax.Array:
+  """The mean of a Gaussian or of a mixture (its components' average): [..., D]."""
+  if isinstance(q, GaussianMixture):
+    return jnp.mean(q.component_means, axis=-2)
+  return q.mean
 
 
 def product_of_gaussians(experts: Sequence[DiagGaussian]) -> DiagGaussian:

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jmvae_jax import distributions, models
-from jmvae_jax.distributions import DiagGaussian
+from jmvae_jax.distributions import Posterior
 
 Given = Mapping[str, ArrayLike]
 
@@ -82,7 +82,7 @@ def can_decode(model: Any, given: Collection[str], target: str) -> bool:
 
 
 def _posterior(model: Any, params: Any, given: dict[str, jax.Array]
-               ) -> DiagGaussian:
+               ) -> Posterior:
   """q(z | given): the keyed encoder, or q(z|x,w) of a model of x given w."""
   pair = _conditional_names(model)
   if pair is None:
@@ -109,7 +109,7 @@ def _readout(model: Any, params: Any, target: str, z: jax.Array,
 
 
 def _generating_distribution(model: Any, params: Any,
-                             given: dict[str, jax.Array]) -> DiagGaussian:
+                             given: dict[str, jax.Array]) -> Posterior:
   """Where generation draws z: q(z|given), or p(z|w) of a model of x given w."""
   pair = _conditional_names(model)
   if pair is None:
@@ -124,7 +124,7 @@ def latent_means(model: Any, params: Any, given: Given) -> jax.Array:
   Fig. 3 shows the joint representation q(z|x,w) of JMVAE, CVAE and CMMA:
   give every modality of the model for it (a VAE takes its one modality).
   """
-  return _posterior(model, params, _as_float(given)).mean
+  return distributions.mean_of(_posterior(model, params, _as_float(given)))
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'target', 'num_samples'))
@@ -152,8 +152,8 @@ def predict(model: Any, params: Any, given: Given, target: str, *,
   given = _as_float(given)
   q = _posterior(model, params, given)
   if key is None:
-    return _readout(model, params, target, q.mean, given)
-  z = distributions.sample_gaussian(key, q, (num_samples,))
+    return _readout(model, params, target, distributions.mean_of(q), given)
+  z = distributions.sample(key, q, (num_samples,))
   return jnp.mean(_readout(model, params, target, z, given), axis=0)
 
 
@@ -179,8 +179,9 @@ def generate(model: Any, params: Any, given: Given, target: str, *,
   """
   given = _as_float(given)
   q = _generating_distribution(model, params, given)
-  z = distributions.sample_gaussian(key, q, (num_samples,))
-  return Generated(average=_readout(model, params, target, q.mean, given),
+  z = distributions.sample(key, q, (num_samples,))
+  return Generated(average=_readout(model, params, target,
+                                   distributions.mean_of(q), given),
                    samples=_readout(model, params, target, z, given))
 
 
@@ -204,7 +205,7 @@ def generate_targets(model: Any, params: Any, given: Given,
     {target: its readout [B, ...] at the drawn z}.
   """
   given = _as_float(given)
-  z = distributions.sample_gaussian(
+  z = distributions.sample(
       key, _generating_distribution(model, params, given))
   return {target: _readout(model, params, target, z, given)
           for target in targets}
@@ -256,5 +257,6 @@ def reconstruct(model: Any, params: Any, given: Given, target: str, *,
   """
   given = _as_float(given)
   q = _posterior(model, params, given)
-  z = q.mean if key is None else distributions.sample_gaussian(key, q)
+  z = (distributions.mean_of(q) if key is None
+       else distributions.sample(key, q))
   return _readout(model, params, target, z, given)

@@ -7,7 +7,9 @@ objectives (``jmvae_jax.objectives``) and the importance-weighted bounds
   modality_names                      the modalities' names, in the model's order
   latent_dim                          D
   encode_subset(params, observed)     q(z | the observed modalities), observed a
-                                      mapping {name: [..., dim]}
+                                      mapping {name: [..., dim]}: a
+                                      DiagGaussian, or a GaussianMixture
+                                      (MMVAE, MoPoE)
   log_likelihood(params, name, v, z)  log p(v|z) of modality ``name``: [...]
 
 so any object with these works with them: a linear-Gaussian model with exact
@@ -33,6 +35,7 @@ bounds do for their k importance samples.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import jax
@@ -107,8 +110,9 @@ class MultimodalModel(Protocol):
   def modality_names(self) -> tuple[str, ...]:
     """The names of the modalities, in the model's order."""
 
-  def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
-    """q(z | observed): fields [..., latent_dim]."""
+  def encode_subset(self, params: Params,
+                    observed: Observed) -> distributions.Posterior:
+    """q(z | observed): draws [..., latent_dim] (``distributions.sample``)."""
 
   def log_likelihood(self, params: Params, name: str, value: jax.Array,
                      z: jax.Array) -> jax.Array:
@@ -255,10 +259,10 @@ def _check_observed_names(model: Any, observed: Observed) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class _DecoderPerModality:
-  """What JMVAE and MVAE share: the fields of their MLPs, one decoder and one
-  likelihood per modality, unimodal encoders named '<name>_encoder', and the
-  x/w shorthands (the module docstring). A subclass defines ``_modules``,
-  ``init`` and ``encode_subset``.
+  """What JMVAE and the expert models (MVAE, MMVAE, MoPoE) share: the fields
+  of their MLPs, one decoder and one likelihood per modality, unimodal
+  encoders named '<name>_encoder', and the x/w shorthands (the module
+  docstring). A subclass defines ``_modules`` and ``encode_subset``.
 
   Attributes:
     modalities: the modalities, in the model's order.
@@ -458,12 +462,31 @@ class JMVAE(_DecoderPerModality):
 
 
 @dataclasses.dataclass(frozen=True)
-class MVAE(_DecoderPerModality):
+class _UnimodalExperts(_DecoderPerModality):
+  """What MVAE, MMVAE and MoPoE share: no joint encoder; every modality m has
+  a unimodal encoder (an expert, a Gaussian in z of x_m) and a decoder. A
+  subclass defines how the experts of a subset combine into q(z|X_S)
+  (``encode_subset``)."""
+
+  def _modules(self) -> dict[str, Any]:
+    modules = {}
+    for modality in self.modalities:
+      modules[f'{modality.name}_decoder'] = _decoder(self, modality.dim)
+      modules[f'{modality.name}_encoder'] = _encoder(self)
+    return modules
+
+  def _experts(self, params: Params, observed: Observed) -> list[DiagGaussian]:
+    """The experts of the observed modalities, in the model's order."""
+    return [self._unimodal(params, name, observed[name])
+            for name in _check_observed_names(self, observed)]
+
+
+@dataclasses.dataclass(frozen=True)
+class MVAE(_UnimodalExperts):
   """Multimodal VAE with a product of experts (Wu & Goodman 2018, MVAE).
 
-  Every modality m has a unimodal encoder, an expert q~(z|x_m); there is no
-  joint encoder. The posterior of any subset S of the modalities is the
-  product of the prior expert p(z) = N(0, I) and the experts of S:
+  The posterior of any subset S of the modalities is the product of the prior
+  expert p(z) = N(0, I) and the experts of S:
 
     q(z | X_S) ∝ p(z) prod_{m in S} q~(z | x_m)       (their Eq. 4)
 
@@ -476,18 +499,73 @@ class MVAE(_DecoderPerModality):
   Attributes: those of ``_DecoderPerModality``.
   """
 
-  def _modules(self) -> dict[str, Any]:
-    modules = {}
-    for modality in self.modalities:
-      modules[f'{modality.name}_decoder'] = _decoder(self, modality.dim)
-      modules[f'{modality.name}_encoder'] = _encoder(self)
-    return modules
-
   def encode_subset(self, params: Params, observed: Observed) -> DiagGaussian:
     """q(z | X_S), the product of the prior and S's experts: fields [..., D]."""
-    names = _check_observed_names(self, observed)
-    return product_with_prior(
-        [self._unimodal(params, name, observed[name]) for name in names])
+    return product_with_prior(self._experts(params, observed))
+
+
+@dataclasses.dataclass(frozen=True)
+class MMVAE(_UnimodalExperts):
+  """Mixture-of-experts multimodal VAE (Shi, Siddharth, Paige & Torr 2019).
+
+  The posterior of a subset S is the equal-weight mixture of its modalities'
+  unimodal posteriors:
+
+    q(z | X_S) = (1/|S|) sum_{m in S} q(z | x_m)
+
+  a ``distributions.GaussianMixture`` with |S| components (one modality: its
+  Gaussian q(z|x_m) itself). Each expert is a posterior here, not a
+  likelihood factor as in MVAE: with q(z|x_m) = p(z|x_m) a single modality's
+  bounds are exact for any k, while a mixture of several is never p(z|X_S);
+  its bounds stay valid lower bounds that rise with k (tested). Trained on
+  their stratified ELBO (``objectives``); the original uses Laplace
+  likelihoods and a learned prior scale on some data sets, here the
+  modalities' own likelihoods and N(0, I), as for every model of this
+  library.
+
+  Attributes: those of ``_DecoderPerModality``.
+  """
+
+  def encode_subset(self, params: Params,
+                    observed: Observed) -> distributions.Posterior:
+    """q(z | X_S): the mixture of S's experts, fields [..., |S|, D]."""
+    return distributions.mixture(self._experts(params, observed))
+
+
+@dataclasses.dataclass(frozen=True)
+class MoPoE(_UnimodalExperts):
+  """Mixture of products of experts (Sutter, Daunhawer & Vogt 2021, MoPoE-VAE).
+
+  The posterior of a subset S is the equal-weight mixture, over every
+  non-empty subset S' of S, of the product of the prior expert and the experts
+  of S' (MVAE's posterior of S'):
+
+    q(z | X_S) = 1/(2^|S| - 1) sum_{S' in P(S), S' != {}} PoE(p(z), q~(z|x_m), m in S')
+
+  components ordered by size, then by the model's order of the modalities
+  (``subsets_of``). Sutter et al. write the product over the unimodal
+  posteriors; we include the prior expert as in ``MVAE``, so an expert is a
+  likelihood factor and, with exact factors, every component is the exact
+  posterior p(z|X_S') of its subset (tested); a single modality's posterior
+  is then exact, and the largest component of S is p(z|X_S). Trained on their
+  ELBO of the mixture (``objectives``).
+
+  Attributes: those of ``_DecoderPerModality``.
+  """
+
+  def encode_subset(self, params: Params,
+                    observed: Observed) -> distributions.Posterior:
+    """q(z | X_S): fields [..., 2^|S| - 1, D] (one modality: [..., D])."""
+    experts = self._experts(params, observed)
+    return distributions.mixture([
+        product_with_prior([experts[i] for i in subset])
+        for subset in subsets_of(len(experts))])
+
+
+def subsets_of(count: int) -> list[tuple[int, ...]]:
+  """The non-empty subsets of range(count), by size, then lexicographically."""
+  return [subset for size in range(1, count + 1)
+          for subset in itertools.combinations(range(count), size)]
 
 
 def product_with_prior(experts: list[DiagGaussian]) -> DiagGaussian:
@@ -653,17 +731,21 @@ class ConditionalVAE:
     return self.x.log_prob(x, self.decode_x(params, z, w))
 
 
-MODEL_NAMES = ('jmvae_kl', 'jmvae_zero', 'mvae', 'vae', 'cvae', 'cmma')
+# Models of two or more modalities sharing one latent, and their successors.
+MULTIMODAL_NAMES = ('jmvae_kl', 'jmvae_zero', 'mvae', 'mmvae', 'mopoe')
+MODEL_NAMES = MULTIMODAL_NAMES + ('vae', 'cvae', 'cmma')
+_EXPERT_MODELS = {'mvae': MVAE, 'mmvae': MMVAE, 'mopoe': MoPoE}
 
 
-def make_model(name: str, **kwargs: Any) -> JMVAE | MVAE | VAE | ConditionalVAE:
+def make_model(name: str, **kwargs: Any
+               ) -> JMVAE | _UnimodalExperts | VAE | ConditionalVAE:
   """The MNIST model called ``name`` (one of MODEL_NAMES); kwargs override fields."""
   if name == 'jmvae_kl':
     return JMVAE(unimodal_encoders=True, **kwargs)
   if name == 'jmvae_zero':
     return JMVAE(unimodal_encoders=False, **kwargs)
-  if name == 'mvae':
-    return MVAE(**kwargs)
+  if name in _EXPERT_MODELS:
+    return _EXPERT_MODELS[name](**kwargs)
   if name == 'vae':
     return VAE(**kwargs)
   if name in ('cvae', 'cmma'):

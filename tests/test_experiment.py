@@ -147,7 +147,7 @@ def test_unwritable_workdir_is_refused(tmp_path, data):
 
 
 def test_every_model_trains_and_evaluates(tmp_path, data):
-  for name in ('jmvae_zero', 'mvae', 'vae'):
+  for name in ('jmvae_zero', 'mvae', 'mmvae', 'mopoe', 'vae'):
     config = dataclasses.replace(TINY, model=name, epochs=1)
     results = train_and_evaluate(config, str(tmp_path / name), data=data,
                                  log=lambda _: None)

@@ -22,48 +22,14 @@ from jmvae_jax.metrics import subsets
 from tests import linear_gaussian_multi as lgm
 
 
-def _unused_log_prob(value, output):
-  raise AssertionError('ExactMVAE computes its own likelihoods')
-
-
 @dataclasses.dataclass(frozen=True)
-class ExactMVAE(models.MVAE):
+class ExactMVAE(lgm.ExactExperts, models.MVAE):
   """An MVAE whose expert of x_m is the factor of p(x_m | z) in z."""
-
-  modalities: tuple = tuple(models.Modality(name, dim, _unused_log_prob)
-                            for name, dim, _ in lgm.MODALITIES)
-  latent_dim: int = lgm.LATENT_DIM
-
-  def _unimodal(self, params, name, value):
-    # p(x_m | z) as a function of z is N(z; natural / precision, 1 / precision)
-    # up to a constant; precision 0 (an unobserved coordinate) is a flat
-    # factor: log-variance +inf, mean 0.
-    p = params[name]
-    scaled = p['A'] / p['noise'][:, None]
-    natural = (value - jnp.broadcast_to(p['offset'], value.shape)) @ scaled
-    precision = jnp.broadcast_to(jnp.sum(p['A'] * scaled, axis=0),
-                                 natural.shape)
-    observed = precision > 0
-    mean = jnp.where(observed, natural / jnp.where(observed, precision, 1.0),
-                     0.0)
-    return DiagGaussian(mean, -jnp.log(precision))
-
-  def log_likelihood(self, params, name, value, z):
-    return lgm.LinearGaussianMulti().log_likelihood(params, name, value, z)
-
-
-def _setup(n):
-  rng = np.random.default_rng()
-  params = lgm.make_params(int(rng.integers(1 << 20)))
-  data = lgm.sample_data(params, n, seed=int(rng.integers(1 << 20)))
-  return (params, data, jax.tree.map(jnp.asarray, params),
-          {name: jnp.asarray(v) for name, v in data.items()},
-          jax.random.key(int(rng.integers(1 << 20))))
 
 
 @pytest.mark.parametrize('k', [1, 4])
 def test_the_product_with_the_prior_expert_makes_every_bound_exact(k):
-  params, data, jparams, observed, key = _setup(5)
+  params, data, jparams, observed, key = lgm.random_problem(5)
   model = ExactMVAE()
   for subset in subsets.nonempty_subsets(lgm.NAMES):
     q = model.encode_subset(jparams, {m: observed[m] for m in subset})
@@ -95,7 +61,7 @@ def _numpy_elbo_terms(params, data, subset, eps):
 
 
 def test_each_loss_term_matches_numpy():
-  params, data, jparams, observed, key = _setup(6)
+  params, data, jparams, observed, key = lgm.random_problem(6)
   terms = jax.jit(lambda p, o, k: objectives.multimodal_loss_terms(
       ExactMVAE(), p, o, key=k))(jparams, observed, key)
   # The joint ELBO draws with the key, modality i's with fold_in(key, i + 1).

@@ -89,7 +89,8 @@ def tiny_data():
 
 # Each run compiles the 31 subset bounds (about a minute on a loaded core).
 @pytest.mark.slow
-@pytest.mark.parametrize('model', ['jmvae_kl', 'jmvae_zero', 'mvae'])
+@pytest.mark.parametrize('model', ['jmvae_kl', 'jmvae_zero', 'mvae', 'mmvae',
+                                   'mopoe'])
 def test_a_run_trains_resumes_and_writes_every_subset(tiny_data, tmp_path,
                                                       model):
   lines = []

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from jmvae_jax.errors import UserError
 from jmvae_jax.report import tables
 from jmvae_jax.tasks.mnist import grid
 from jmvae_jax.tasks.mnist.config import Config
@@ -154,3 +155,24 @@ def test_coherence_is_tabulated_without_paper_columns(tmp_path):
       ['model', 'label -> image', 'image -> label', 'unconditional'],
       ['CVAE', '0.951', '', ''],
       ['JMVAE-kl, alpha=0.1', '0.710 ± 0.014', '', '']]
+
+
+def test_the_successors_run_only_when_named_and_have_no_paper_cells(tmp_path):
+  # The binary's default rows are the paper's seven; --rows adds the others.
+  assert [row.name for row in MNIST.rows] == [
+      'vae', 'cvae', 'cmma', 'jmvae_zero', 'jmvae_kl_0.01', 'jmvae_kl_0.1',
+      'jmvae_kl_1']
+  rows = tables.select_rows(MNIST, ['jmvae_zero', 'mvae', 'mmvae', 'mopoe'])
+  tables.reproduce(MNIST, TINY, rows, [0], train=_fake_train,
+                   root=str(tmp_path), out_dir=str(tmp_path / 'out'),
+                   log=lambda _: None)
+  with open(tmp_path / 'out' / 'table1_marginal.csv') as f:
+    lines = list(csv.reader(f))
+  assert [line[0] for line in lines[1:]] == ['JMVAE-zero', 'MVAE', 'MMVAE',
+                                             'MoPoE']
+  single = lines[0].index('single: paper')
+  assert lines[1][single:single + 3] == ['-86.89', '-100.00', '-13.11']
+  for line in lines[2:]:
+    assert line[single:single + 3] == ['', '-100.00', '']
+  with pytest.raises(UserError, match='unknown --rows'):
+    tables.select_rows(MNIST, ['mixture'])

@@ -97,6 +97,8 @@ class TableSet:
     paper_budget: the paper's budget, in words, for the tables' note.
     comparable: whether a run's settings (config.json's values) are on the
       paper's footing, so that its numbers may stand beside the paper's.
+    more_rows: models the paper does not have (MNIST: the successors of
+      JMVAE), run and tabulated only when named (``--rows``).
   """
 
   rows: tuple[Row, ...]
@@ -105,10 +107,12 @@ class TableSet:
   budget_fields: tuple[str, ...]
   paper_budget: str
   comparable: Callable[[Mapping[str, Any]], bool] = lambda config: True
+  more_rows: tuple[Row, ...] = ()
 
   @property
   def rows_by_name(self) -> dict[str, Row]:
-    return {row.name: row for row in self.rows}
+    """Every row, the paper's and the others, by name."""
+    return {row.name: row for row in self.rows + self.more_rows}
 
   def paper_numbers(self, config: Mapping[str, Any]
                     ) -> tuple[dict[str, float], str]:

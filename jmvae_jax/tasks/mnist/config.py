@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from jmvae_jax import models
 from jmvae_jax.training import settings
@@ -33,14 +34,17 @@ RESUME_FIELDS = ('model', 'alpha', 'warmup_epochs', 'anneal_alpha',
 
 
 # The models of any modalities (the others: image and label, or image alone).
-_ANY_MODALITIES = ('jmvae_kl', 'jmvae_zero', 'mvae')
+_ANY_MODALITIES = models.MULTIMODAL_NAMES
+
 
 @dataclasses.dataclass(frozen=True)
 class Config(ElboConfig):
   """Settings of one MNIST training-and-evaluation run (``ElboConfig`` and these).
 
   Attributes:
-    model: 'jmvae_kl', 'jmvae_zero', 'mvae', 'vae', 'cvae' or 'cmma'.
+    model: one of ``models.MODEL_NAMES``: 'jmvae_kl', 'jmvae_zero', the
+      successors 'mvae', 'mmvae', 'mopoe', and the baselines 'vae', 'cvae',
+      'cmma'.
     alpha: weight of the two unimodal KL terms of Eq. 4 (JMVAE-kl only).
     train_examples: train on the first this many of MNIST's 60,000 training
       and validation images: 50,000 as the paper's text says, 60,000 as the
@@ -50,7 +54,8 @@ class Config(ElboConfig):
     decoder_layers: hidden layers of each decoder (the paper's text: 3, the
       authors' code: 2).
     modalities: the model's modalities, comma-separated: 'image,label' (the
-      paper's), or for JMVAE 'image,label,rotated' with the image turned 180
+      paper's), or for the models of ``models.MULTIMODAL_NAMES``
+      'image,label,rotated' with the image turned 180
       degrees as a third modality (``models.MNIST_MODALITIES``). The reported
       bounds are the paper's, over image and label.
     matmul_dtype: input type of the dense products in training, 'float32' or
@@ -88,11 +93,12 @@ class Config(ElboConfig):
                       f', got {self.modalities!r}')
     elif len(names) > 2 and self.model not in _ANY_MODALITIES:
       problems.append(f'--model={self.model} models image and label only; '
-                      '--modalities takes more for JMVAE and MVAE')
+                      '--modalities takes more for '
+                      f'{", ".join(_ANY_MODALITIES)}')
     return problems
 
   def build_model(self, *, training: bool = True
-                  ) -> models.JMVAE | models.MVAE | models.VAE:
+                  ) -> Any:
     """The model these settings describe: with config.matmul_dtype products
     for training, float32 ones for evaluation (same parameters)."""
     extra = {}

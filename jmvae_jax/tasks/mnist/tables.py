@@ -19,6 +19,13 @@ ROWS = (
     Row('jmvae_kl_0.1', 'JMVAE-kl, alpha=0.1', 'jmvae_kl', 0.1),
     Row('jmvae_kl_1', 'JMVAE-kl, alpha=1', 'jmvae_kl', 1.0),
 )
+# The successors of JMVAE (``models.MMVAE`` and the others), beside JMVAE when
+# named: --rows=jmvae_zero,jmvae_kl_0.1,mvae,mmvae,mopoe.
+SUCCESSOR_ROWS = (
+    Row('mvae', 'MVAE', 'mvae'),
+    Row('mmvae', 'MMVAE', 'mmvae'),
+    Row('mopoe', 'MoPoE', 'mopoe'),
+)
 
 
 TABLES = (
@@ -73,5 +80,5 @@ MNIST = TableSet(
     budget_fields=('epochs', 'warmup_epochs', 'train_examples', 'grad_clip_norm',
                    'adam_eps', 'decoder_layers', 'eval_k', 'eval_prior_samples'),
     paper_budget='Paper: 500 epochs, warm-up 200, k=1000, 5000 prior samples.',
-    comparable=_comparable)
+    comparable=_comparable, more_rows=SUCCESSOR_ROWS)
 ROWS_BY_NAME = MNIST.rows_by_name

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +25,7 @@ from jmvae_jax.data import polymnist
 from jmvae_jax.training import settings
 from jmvae_jax.training.elbo import ElboConfig
 
-MODEL_NAMES = ('jmvae_kl', 'jmvae_zero', 'mvae')
+MODEL_NAMES = models.MULTIMODAL_NAMES
 IMAGE_DIM = polymnist.SIDE * polymnist.SIDE * 3
 
 # Fields that change the trained parameters: a run only resumes under equal
@@ -55,8 +56,10 @@ class PolyMNISTConfig(ElboConfig):
   """Settings of one PolyMNIST training-and-evaluation run (``ElboConfig`` and these).
 
   Attributes:
-    model: 'jmvae_kl', 'jmvae_zero' or 'mvae' (``models.MVAE``: a product
-      of the unimodal experts and the prior; alpha unused).
+    model: 'jmvae_kl', 'jmvae_zero', or a successor without a joint encoder
+      (alpha unused): 'mvae' (``models.MVAE``, a product of the unimodal
+      experts and the prior), 'mmvae' (``models.MMVAE``, their mixture) or
+      'mopoe' (``models.MoPoE``, a mixture of products).
     alpha: weight of the five unimodal KL terms, alpha sum_m KL(q(z|X) ||
       q(z|x_m)) (JMVAE-kl only).
     train_examples: train on the first this many of the 60,000 training
@@ -98,7 +101,7 @@ class PolyMNISTConfig(ElboConfig):
         positive=('laplace_scale',))
     return problems
 
-  def build_model(self) -> models.JMVAE | models.MVAE:
+  def build_model(self) -> Any:
     """The model these settings describe."""
     extra = ({'subset_encoder': self.subset_encoder}
              if self.model.startswith('jmvae') else {})
