@@ -1,8 +1,10 @@
 """A long-lived MultiVae (PyTorch) worker for ``vs_multivae.py``; runs in the peer venv.
 
-It builds MultiVae 1.0.3's JMVAE with the paper's MNIST architecture from the
-peer harness's ``common.py`` (``MULTIVAE_HARNESS``, default
-/work/shared/bench/multivae), then answers one JSON request per line on stdin
+It builds a MultiVae 1.0.3 model (``--model``) from the networks of the peer
+harness's ``common.py`` (``MULTIVAE_HARNESS``, default
+/work/shared/bench/multivae): its JMVAE with the paper's MNIST architecture,
+or MVAE, MMVAE or MoPoE with the same unimodal encoders and decoders (``build``
+says how each is set to match ours). It then answers one JSON request per line on stdin
 with one JSON line on stdout, so that the caller can alternate it with our side
 without paying torch's start-up each round:
 
@@ -14,8 +16,8 @@ without paying torch's start-up each round:
 
 A train step is what MultiVae's trainer does per batch, without its DataLoader:
 a batch of 100 from a shuffled pass over the 50k training images, dynamically
-binarized (torch.bernoulli), the model's JMVAE-kl loss (alpha from the command
-line), backward, Adam (lr 1e-3). Only these steps are inside the timer.
+binarized (torch.bernoulli), the model's loss (JMVAE-kl: alpha from the
+command line), backward, Adam (lr 1e-3). Only these steps are inside the timer.
 """
 
 from __future__ import annotations
@@ -31,10 +33,15 @@ sys.path.insert(0, HARNESS)
 
 import torch  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+from multivae import models  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+MODELS = ('jmvae_kl', 'mvae', 'mmvae', 'mopoe')
 
 
 def parse_args() -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--model', choices=MODELS, default='jmvae_kl')
   parser.add_argument('--alpha', type=float, default=0.1)
   parser.add_argument('--warmup', type=int, default=5,
                       help="MultiVae's KL warm-up epochs (ours: warmup_epochs)")
@@ -45,6 +52,37 @@ def parse_args() -> argparse.Namespace:
   parser.add_argument('--flush_denormal', action='store_true',
                       help='torch.set_flush_denormal(True) (default: as shipped)')
   return parser.parse_args()
+
+
+def build(name: str, alpha: float, warmup: int) -> torch.nn.Module:
+  """MultiVae's model ``name`` on common.py's networks, set as ours are.
+
+  JMVAE-kl: common.build_model (the joint encoder of the paper). The
+  successors have no joint encoder: common's unimodal encoder and decoder per
+  modality, Bernoulli image and categorical label likelihoods, N(0, I) prior.
+  MVAE: the joint and unimodal ELBOs (k=0 random subsets), KL warm-up.
+  MMVAE: Gaussian posteriors and a fixed prior (not the original's Laplace
+  and learned prior, as ours), K=1 draw per component: the stratified ELBO
+  ours trains on. MoPoE: every subset, beta 1.
+  """
+  if name == 'jmvae_kl':
+    return common.build_model(alpha=alpha, warmup=warmup)
+  base = dict(n_modalities=2, latent_dim=common.LATENT,
+              input_dims={'image': (784,), 'label': (10,)},
+              decoders_dist={'image': 'bernoulli', 'label': 'categorical'})
+  if name == 'mvae':
+    config = models.MVAEConfig(**base, warmup=warmup, k=0)
+  elif name == 'mmvae':
+    config = models.MMVAEConfig(**base, K=1, prior_and_posterior_dist='normal',
+                                learn_prior=False, loss='iwae_looser')
+  else:
+    config = models.MoPoEConfig(**base)
+  model_class = {'mvae': models.MVAE, 'mmvae': models.MMVAE,
+                 'mopoe': models.MoPoE}[name]
+  return model_class(
+      config, encoders={'image': common.UniEncoder(784),
+                        'label': common.UniEncoder(10)},
+      decoders={'image': common.Decoder(784), 'label': common.Decoder(10)})
 
 
 class Worker:
@@ -58,7 +96,7 @@ class Worker:
     self.images = torch.from_numpy(train_x)
     self.labels = torch.from_numpy(common.one_hot(train_y))
     self.batch_size = args.batch_size
-    self.model = common.build_model(alpha=args.alpha, warmup=args.warmup)
+    self.model = build(args.model, args.alpha, args.warmup)
     self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
     self.order = torch.randperm(len(self.images))
     self.position = 0

@@ -2,11 +2,14 @@
 
 Run from the repository root, after building the peer venv (see README.md):
 
-  python -m benchmarks.vs_multivae [--rounds 8] [--steps 100] [--nll_n 100]
-      [--nll_k 5000] [--library_default_nll] [--out benchmarks/results_vs_multivae.md]
+  python -m benchmarks.vs_multivae [--models jmvae_kl,mvae,mmvae,mopoe]
+      [--rounds 8] [--steps 100] [--nll_n 100] [--nll_k 5000]
+      [--library_default_nll] [--out benchmarks/results_vs_multivae.md]
 
-Training: JMVAE-kl, alpha 0.1, batch 100, Adam 1e-3, dynamic binarization, real
-MNIST. Each round runs ``--steps`` optimizer steps on each side, alternating the
+Training: each of ``--models`` (JMVAE-kl with alpha 0.1; the successors MVAE,
+MMVAE and MoPoE on the same unimodal encoders and decoders, set on the peer's
+side as ``multivae_driver.build`` says), batch 100, Adam 1e-3, dynamic
+binarization, real MNIST; one model after the other. Each round runs ``--steps`` optimizer steps on each side, alternating the
 order (ours-theirs, theirs-ours, ...) so that the machine's drift hits both
 sides alike. Ours is the library's jitted epoch over a block of steps * 100
 training images; theirs is ``multivae_driver.py``, a long-lived subprocess in
@@ -27,6 +30,7 @@ between identical runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -42,10 +46,15 @@ from benchmarks import bench_util
 from jmvae_jax.data import mnist
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The models both libraries have, as the report names them.
+LABELS = {'jmvae_kl': 'JMVAE-kl (alpha 0.1)', 'mvae': 'MVAE', 'mmvae': 'MMVAE',
+          'mopoe': 'MoPoE'}
 
 
 def parse_args() -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--models', default='jmvae_kl',
+                      help='comma-separated, among ' + ', '.join(LABELS))
   parser.add_argument('--rounds', type=int, default=8)
   parser.add_argument('--steps', type=int, default=100,
                       help='optimizer steps per side per round')
@@ -86,13 +95,14 @@ def parse_args() -> argparse.Namespace:
 
 
 class Peer:
-  """MultiVae's JMVAE in the peer venv (``multivae_driver.py``)."""
+  """MultiVae's ``model`` in the peer venv (``multivae_driver.py``)."""
 
-  def __init__(self, args: argparse.Namespace):
+  def __init__(self, args: argparse.Namespace, model: str):
     env = dict(os.environ, MULTIVAE_HARNESS=args.harness, MNIST_PKL=args.mnist_pkl)
     self.process = subprocess.Popen(
         [args.peer_python, os.path.join(HERE, 'multivae_driver.py'),
-         '--alpha', '0.1', '--batch_size', '100', '--threads', str(args.threads)],
+         '--model', model, '--alpha', '0.1', '--batch_size', '100',
+         '--threads', str(args.threads)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     self.info = self._read()
 
@@ -119,10 +129,10 @@ class Peer:
 
 
 class Ours:
-  """The library's JMVAE-kl with its jitted, donated epoch of ``steps`` steps."""
+  """The library's ``model`` with its jitted, donated epoch of ``steps`` steps."""
 
-  def __init__(self, data: mnist.LabelledImages, steps: int):
-    self.config = bench_util.config_for('jmvae_kl', alpha=0.1, batch_size=100)
+  def __init__(self, data: mnist.LabelledImages, steps: int, model: str):
+    self.config = bench_util.config_for(model, alpha=0.1, batch_size=100)
     self.model = self.config.build_model()
     self.epoch_fn, place, self.state = bench_util.make_epoch(self.model,
                                                              self.config)
@@ -259,21 +269,34 @@ def nll_rounds(ours: Ours, peer: Peer, args: argparse.Namespace
   return rows
 
 
-def report(args: argparse.Namespace, peer_info: dict[str, Any],
-           train_rows: list[list[Any]], nll_rows: list[list[Any]] | None,
-           ours: Ours) -> str:
-  ratios = [row[-1] for row in train_rows]
+@dataclasses.dataclass
+class Measured:
+  """One model's rounds on both sides."""
+
+  model: str
+  peer_info: dict[str, Any]
+  params: int
+  train_rows: list[list[Any]]
+  nll_rows: list[list[Any]] | None
+  eval_batch_size: int
+  chunk: int
+
+
+def report(args: argparse.Namespace, measured: list[Measured]) -> str:
+  peer_info = measured[0].peer_info
+  labels = ', '.join(LABELS[m.model] for m in measured)
   lines = [
-      '# jmvae_jax vs MultiVae 1.0.3: JMVAE-kl on MNIST (CPU)',
+      f'# jmvae_jax vs MultiVae 1.0.3: {labels} on MNIST (CPU)',
       '',
       f'- Machine: {bench_util.machine_line()}; MultiVae on torch '
       f'{peer_info.get("torch")} with {peer_info.get("threads")} threads'
       + (f'; both sides pinned to CPU(s) {args.cpus}.' if args.cpus else '.'),
       f'- Command: `{" ".join([os.path.basename(sys.executable), "-m", "benchmarks.vs_multivae"] + sys.argv[1:])}`',
-      f'- Setting: JMVAE-kl, alpha 0.1, batch 100, Adam 1e-3, dynamic binarization, '
+      '- Setting: batch 100, Adam 1e-3, dynamic binarization, '
       f'{args.steps} steps per side per round after {args.warmup_steps} '
-      f'warm-up steps; params ours {count_params(ours.state.params):,}, '
-      f'theirs {peer_info.get("params", 0):,}.',
+      'warm-up steps, the models one after another; the successors on the '
+      'same unimodal encoders and decoders on both sides, MultiVae set to '
+      'train what ours does (`benchmarks/multivae_driver.py`, `build`).',
       f'- 1-minute load average: {args.load_at_start:.2f} at the start, '
       f'{bench_util.load_average():.2f} at the end ({os.cpu_count()} cores; it counts '
       'both sides\' own threads).',
@@ -284,48 +307,72 @@ def report(args: argparse.Namespace, peer_info: dict[str, Any],
       'columns give what they used during each run (PyTorch\'s OpenMP threads '
       'slow down far more than XLA\'s when cores are taken).',
       '',
-      '## Training throughput (images/s)',
+      '## Training throughput: median ratio ours/theirs per model',
+      '',
+      bench_util.format_table(
+          ['model', 'params ours', 'params theirs', 'median img/s ours',
+           'median img/s MultiVae', 'median ratio', 'min', 'max'],
+          [[LABELS[m.model], f'{m.params:,}',
+            f'{m.peer_info.get("params", 0):,}',
+            bench_util.median(r[4] for r in m.train_rows),
+            bench_util.median(r[5] for r in m.train_rows),
+            bench_util.median(r[-1] for r in m.train_rows),
+            min(r[-1] for r in m.train_rows),
+            max(r[-1] for r in m.train_rows)] for m in measured]),
+  ]
+  for m in measured:
+    lines += model_section(args, m)
+  return '\n'.join(lines) + '\n'
+
+
+def model_section(args: argparse.Namespace, m: Measured) -> list[str]:
+  """One model's training rounds and, if measured, its joint NLL rounds."""
+  label = LABELS[m.model]
+  ratios = [row[-1] for row in m.train_rows]
+  lines = [
+      '',
+      f'## {label}: training throughput (images/s)',
       '',
       bench_util.format_table(
           ['round', 'order', 'others\' cores (ours)',
            'others\' cores (theirs)', 'ours img/s', 'MultiVae img/s',
-           'ratio ours/theirs'], train_rows),
+           'ratio ours/theirs'], m.train_rows),
       '',
       f'**Median ratio ours/theirs: {bench_util.median(ratios):.2f}** '
       f'(min {min(ratios):.2f}, max {max(ratios):.2f}; median img/s ours '
-      f'{bench_util.median(r[4] for r in train_rows):.0f}, theirs '
-      f'{bench_util.median(r[5] for r in train_rows):.0f}).',
-      quiet_summary(train_rows, args.quiet_cores),
+      f'{bench_util.median(r[4] for r in m.train_rows):.0f}, theirs '
+      f'{bench_util.median(r[5] for r in m.train_rows):.0f}).',
+      quiet_summary(m.train_rows, args.quiet_cores),
   ]
-  if nll_rows:
-    chunk = args.nll_chunk or ours.config.eval_chunk_size
-    lines += [
-        '',
-        f'## Joint NLL, k = {args.nll_k}, first {args.nll_n} test images',
-        '',
-        f'Ours: `bounds.iw_joint`, batches of {ours.config.eval_batch_size}, '
-        f'chunk_size {chunk}. Theirs: `compute_joint_nll`. Speed ratio = their '
-        's/example over ours (> 1: ours faster). The NLL values come from '
-        'models trained for the same number of steps, so they are close but '
-        'not meant to match.',
-        '',
-        bench_util.format_table(
-            ['round', 'MultiVae setting', 'order', 'others\' cores (ours)',
-             'others\' cores (theirs)', 'ours ms/ex', 'MultiVae ms/ex',
-             'speed ratio', 'ours NLL', 'MultiVae NLL'], nll_rows),
-        '',
-    ]
-    for label in (FASTEST, DEFAULT):
-      ratios = [row[7] for row in nll_rows if row[1] == label]
-      if ratios:
-        lines.append(
-            f'- **Median speed ratio against MultiVae {label}: '
-            f'{bench_util.median(ratios):.2f}** (min {min(ratios):.2f}, max '
-            f'{max(ratios):.2f}; median ms/example ours '
-            f'{bench_util.median(r[5] for r in nll_rows if r[1] == label):.1f}, '
-            f'theirs '
-            f'{bench_util.median(r[6] for r in nll_rows if r[1] == label):.1f}).')
-  return '\n'.join(lines) + '\n'
+  if not m.nll_rows:
+    return lines
+  lines += [
+      '',
+      f'## {label}: joint NLL, k = {args.nll_k}, first {args.nll_n} test images',
+      '',
+      f'Ours: `bounds.iw_joint`, batches of {m.eval_batch_size}, '
+      f'chunk_size {m.chunk}. Theirs: `compute_joint_nll`. Speed ratio = their '
+      's/example over ours (> 1: ours faster). The NLL values come from '
+      'models trained for the same number of steps, so they are close but '
+      'not meant to match.',
+      '',
+      bench_util.format_table(
+          ['round', 'MultiVae setting', 'order', 'others\' cores (ours)',
+           'others\' cores (theirs)', 'ours ms/ex', 'MultiVae ms/ex',
+           'speed ratio', 'ours NLL', 'MultiVae NLL'], m.nll_rows),
+      '',
+  ]
+  for setting in (FASTEST, DEFAULT):
+    ratios = [row[7] for row in m.nll_rows if row[1] == setting]
+    if ratios:
+      lines.append(
+          f'- **Median speed ratio against MultiVae {setting}: '
+          f'{bench_util.median(ratios):.2f}** (min {min(ratios):.2f}, max '
+          f'{max(ratios):.2f}; median ms/example ours '
+          f'{bench_util.median(r[5] for r in m.nll_rows if r[1] == setting):.1f}, '
+          f'theirs '
+          f'{bench_util.median(r[6] for r in m.nll_rows if r[1] == setting):.1f}).')
+  return lines
 
 
 def quiet_summary(rows: list[list[Any]], max_cores: float) -> str:
@@ -354,16 +401,13 @@ def pin_to_cpus(args: argparse.Namespace) -> None:
   args.threads = len(cpus)
 
 
-def main() -> None:
-  args = parse_args()
-  pin_to_cpus(args)
-  args.load_at_start = bench_util.load_average()
-  print(f'# {bench_util.machine_line()}; load {args.load_at_start:.2f}')
-  data = bench_util.load_data()
-  peer = Peer(args)
+def measure(model: str, data: mnist.LabelledImages,
+            args: argparse.Namespace) -> Measured:
+  """Warms up both sides on ``model``, then alternates their timed rounds."""
+  peer = Peer(args, model)
   try:
-    print(f'# MultiVae ready: {peer.info}', flush=True)
-    ours = Ours(data, args.steps)
+    print(f'# {LABELS[model]}: MultiVae ready: {peer.info}', flush=True)
+    ours = Ours(data, args.steps, model)
     warm_calls = max(1, args.warmup_steps // args.steps)
     for _ in range(warm_calls):  # compile + warm-up, untimed
       ours.train()
@@ -376,7 +420,23 @@ def main() -> None:
       print('# joint NLL skipped: jmvae_jax.bounds does not import')
   finally:
     peer.close()
-  text = report(args, peer.info, train_rows, nll_rows, ours)
+  return Measured(model, peer.info, count_params(ours.state.params), train_rows,
+                  nll_rows, ours.config.eval_batch_size,
+                  args.nll_chunk or ours.config.eval_chunk_size)
+
+
+def main() -> None:
+  args = parse_args()
+  models = args.models.split(',')
+  unknown = sorted(set(models) - set(LABELS))
+  if unknown:
+    raise SystemExit(f'--models: unknown {unknown}; choose among '
+                     f'{", ".join(LABELS)}')
+  pin_to_cpus(args)
+  args.load_at_start = bench_util.load_average()
+  print(f'# {bench_util.machine_line()}; load {args.load_at_start:.2f}')
+  data = bench_util.load_data()
+  text = report(args, [measure(model, data, args) for model in models])
   print(text)
   if args.out:
     with open(args.out, 'w') as f:
