@@ -310,3 +310,46 @@ def test_real_test_digits_score_about_one_and_noise_about_a_tenth(
       num_per_label=300)
   # The label has no effect on the images: 0.1 in expectation, std ~0.006.
   assert abs(noise.overall - 0.1) < 0.03
+
+
+def test_a_classifier_trains_on_each_epochs_new_draw(tmp_path):
+  data = labelled_blobs(num_train=200, num_test=50)
+  config = digit_classifier.ClassifierConfig(epochs=3, batch_size=20,
+                                            hidden=(16,))
+  asked = []
+
+  def same_each_epoch(epoch):
+    asked.append(epoch)
+    return data.train_images
+
+  fixed = digit_classifier.train_classifier(
+      data.train_images, data.train_labels, config=config, log=lambda _: None)
+  drawn = digit_classifier.train_classifier(
+      same_each_epoch, data.train_labels, config=config, log=lambda _: None)
+  assert asked == [0, 1, 2]
+  for a, b in zip(jax.tree.leaves(fixed), jax.tree.leaves(drawn), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+  redrawn = dataclasses.replace(config, redraw_each_epoch=True)
+  with pytest.raises(UserError, match='cannot be drawn anew'):
+    digit_classifier.load_or_train(data, cache_dir=tmp_path, config=redrawn,
+                                   log=lambda _: None)
+  # A new draw each epoch: the images of epoch e are the fixed ones with
+  # their pixels shuffled by e (a different input distribution every epoch).
+  def shuffled(epoch):
+    order = np.random.default_rng(epoch).permutation(784)
+    return data.train_images[:, order]
+
+  judge = digit_classifier.load_or_train(data, cache_dir=tmp_path,
+                                         config=redrawn, log=lambda _: None,
+                                         redraw=shuffled)
+  plain = digit_classifier.load_or_train(data, cache_dir=tmp_path,
+                                         config=config, log=lambda _: None)
+  assert judge.path != plain.path
+  assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in
+             zip(jax.tree.leaves(judge.params), jax.tree.leaves(plain.params)))
+  # Settings without redraws keep the digest they had before the setting
+  # existed (pinned from that code), so the classifiers cached then are found.
+  images = (np.arange(30 * 784).reshape(30, 784) % 7 / 7).astype(np.float32)
+  assert digit_classifier._cache_name(config, images, np.arange(30) % 10) == (
+      'digit_net_0959cc1a2274fbc3.npz')

@@ -167,3 +167,43 @@ def test_generated_from_real_mnist_has_its_pinned_checksum(local_mnist):
       'train_images': data.train_images, 'train_labels': data.train_labels,
       'test_images': data.test_images, 'test_labels': data.test_labels,
   }) == GENERATED_SEED0_SHA256
+
+
+def _crop_corner(photo: np.ndarray, crop: np.ndarray) -> tuple[int, int] | None:
+  """Where ``crop`` [28, 28, 3] lies in ``photo``, if it is a window of it."""
+  for top, left in np.argwhere(np.all(photo == crop[0, 0], axis=-1)):
+    if (top + 28 <= photo.shape[0] and left + 28 <= photo.shape[1]
+        and np.array_equal(photo[top:top + 28, left:left + 28], crop)):
+      return int(top), int(left)
+  return None
+
+
+def test_a_redraw_puts_each_digit_on_a_new_crop_of_its_background():
+  images = labelled_blobs(num_train=40, num_test=10)
+  data = polymnist.generate(images, seed=5)
+  generator = data.generator
+  first, again = generator.redraw(0, 7), generator.redraw(0, 7)
+  np.testing.assert_array_equal(first, again)  # A draw is a function of it.
+  other = generator.redraw(0, 8)
+  assert first.shape == (40, 28, 28, 3) and first.dtype == np.uint8
+  ink = images.train_images.reshape(-1, 28, 28) > polymnist.INK_THRESHOLD
+  corners = set()
+  for draw in (first, other, data.train_images[:, 0]):
+    for i in range(0, 40, 7):
+      # Modality 0 keeps example i's digit: blending its ink again undoes the
+      # difference blend, which must leave a window of photograph 0.
+      crop = polymnist.composite(ink[i], draw[i])
+      corner = _crop_corner(generator.photos[0], crop)
+      assert corner is not None, i
+      corners.add((i, corner))
+  assert len(corners) > 2 * len(range(0, 40, 7))  # New crops, mostly.
+  # Another modality keeps every example's class (its digit may change).
+  assert generator.redraw(3, 7).shape == (40, 28, 28, 3)
+  np.testing.assert_array_equal(generator.labels, data.train_labels)
+
+
+def test_published_files_have_no_generator(tmp_path):
+  data = polymnist.generate(labelled_blobs(num_train=6, num_test=3), seed=0)
+  _write_published(tmp_path, data)
+  loaded = polymnist.load_polymnist(tmp_path, sources=('files',))
+  assert loaded.generator is None

@@ -124,7 +124,7 @@ def test_a_run_trains_resumes_and_writes_every_subset(tiny_data, tmp_path,
 def test_cached_classifiers_add_coherence(tiny_data, tmp_path, monkeypatch):
   tiny = digit_classifier.ClassifierConfig(
       epochs=2, batch_size=50, hidden=(8,), conv_channels=(4,),
-      image_shape=(28, 28, 3))
+      image_shape=(28, 28, 3), redraw_each_epoch=True)
   monkeypatch.setattr(classifiers, 'CLASSIFIER', tiny)
   judges = classifiers.load_or_train(tiny_data, cache_dir=tmp_path,
                                      config=tiny, log=lambda _: None)

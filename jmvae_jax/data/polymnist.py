@@ -77,6 +77,8 @@ class PolyMNISTData:
     test_images: uint8 [N_test, 5, 28, 28, 3].
     test_labels: int32 [N_test].
     source: where the images came from ('files: DIR' or 'generated, seed S').
+    generator: for generated data, what made the training set, which can
+      draw it anew (``Generator.redraw``); None for the published files.
   """
 
   train_images: np.ndarray
@@ -84,6 +86,39 @@ class PolyMNISTData:
   test_images: np.ndarray
   test_labels: np.ndarray
   source: str
+  generator: Generator | None = None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Generator:
+  """What a generated training set was made from, to draw more of it.
+
+  Attributes:
+    grey_levels: float [N, 784] in [0, 1], the MNIST training images.
+    labels: int [N], their labels (those of the training set).
+    photos: the five backgrounds, RGB uint8 [H, W, 3].
+    seed: the data set's seed.
+  """
+
+  grey_levels: np.ndarray
+  labels: np.ndarray
+  photos: Sequence[np.ndarray]
+  seed: int
+
+  def redraw(self, m: int, draw: int) -> np.ndarray:
+    """Modality m of every training example drawn anew: uint8 [N, 28, 28, 3].
+
+    Example i keeps its class and gets a new crop of the photograph; in
+    modalities 1-4 also a new MNIST image of the class (modality 0 shows
+    MNIST image i, as in ``make_recipe``). Drawn from stream (seed, 2, draw)
+    (the training and test sets are streams 0 and 1), so draw d is the same
+    every time. A classifier trained on a new draw each epoch sees every digit on
+    many crops of the background instead of one.
+    """
+    recipe = make_recipe(self.labels, [p.shape for p in self.photos],
+                         np.random.default_rng([self.seed, 2, draw]))
+    one = Recipe(digits=recipe.digits[:, [m]], corners=recipe.corners[:, [m]])
+    return render(self.grey_levels, [self.photos[m]], one)[:, 0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,17 +204,18 @@ def composite(ink: np.ndarray, crops: np.ndarray) -> np.ndarray:
 
 def render(grey_levels: np.ndarray, photos: Sequence[np.ndarray],
            recipe: Recipe, *, chunk: int = 10_000) -> np.ndarray:
-  """Composites every example of ``recipe``: uint8 [N, 5, 28, 28, 3].
+  """Composites every example of ``recipe``: uint8 [N, M, 28, 28, 3].
 
   Args:
     grey_levels: float [N_mnist, 784] in [0, 1], the MNIST images.
-    photos: the five backgrounds, RGB uint8 [H, W, 3].
+    photos: the M backgrounds (five, or those of the recipe's modalities),
+      RGB uint8 [H, W, 3].
     recipe: which image and crop each example and modality uses.
     chunk: examples composited at once (memory only).
   """
   ink = grey_levels.reshape(-1, SIDE, SIDE) > INK_THRESHOLD
   n = len(recipe.digits)
-  out = np.empty((n, NUM_MODALITIES, SIDE, SIDE, 3), np.uint8)
+  out = np.empty((n, len(photos), SIDE, SIDE, 3), np.uint8)
   offsets = np.arange(SIDE)
   for start in range(0, n, chunk):
     rows = slice(start, start + chunk)
@@ -206,7 +242,9 @@ def generate(images: mnist.LabelledImages, *, seed: int) -> PolyMNISTData:
     splits.append((render(grey, photos, recipe), labels.astype(np.int32)))
   (train_images, train_labels), (test_images, test_labels) = splits
   return PolyMNISTData(train_images, train_labels, test_images, test_labels,
-                       source=f'generated, seed {seed}')
+                       source=f'generated, seed {seed}',
+                       generator=Generator(images.train_images,
+                                           images.train_labels, photos, seed))
 
 
 def load_polymnist(data_dir: str | os.PathLike, *,

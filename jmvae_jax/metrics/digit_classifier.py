@@ -68,6 +68,9 @@ class ClassifierConfig:
     conv_channels: channels of the 5x5 stride-2 convolutions before them
       (none: an MLP).
     image_shape: (height, width, channels) of the flattened images.
+    redraw_each_epoch: train each epoch on a new draw of the training images
+      from the data's generator (``load_or_train``'s ``redraw``; generated
+      PolyMNIST: new crops of the backgrounds) instead of the fixed ones.
   """
 
   seed: int = 0
@@ -78,6 +81,7 @@ class ClassifierConfig:
   hidden: tuple[int, ...] = (512, 512)
   conv_channels: tuple[int, ...] = ()
   image_shape: tuple[int, int, int] = (28, 28, 1)
+  redraw_each_epoch: bool = False
 
   def network(self, num_outputs: int = mnist.NUM_CLASSES) -> DigitNet:
     return DigitNet(self.hidden, self.conv_channels, self.image_shape,
@@ -239,7 +243,12 @@ def _make_train_epoch(config: ClassifierConfig, num_images: int,
   return train_epoch, optimizer
 
 
-def train_classifier(images: np.ndarray, labels: np.ndarray, *,
+# Training images [N, H W C] in [0, 1], or epoch -> that epoch's images (new
+# draws from a generator, with the same labels).
+TrainingImages = np.ndarray | Callable[[int], np.ndarray]
+
+
+def train_classifier(images: TrainingImages, labels: np.ndarray, *,
                      config: ClassifierConfig = ClassifierConfig(),
                      log: Callable[[str], None] = print) -> Any:
   """Trains a ``DigitNet`` on images [N, H W C] in [0, 1] and their labels.
@@ -247,7 +256,8 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, *,
   Deterministic for a given seed, data and platform.
 
   Args:
-    images: the training images.
+    images: the training images, or a function of the epoch that returns
+      them (a new draw each epoch; called once per epoch, in order).
     labels: int digits [N], or 0/1 attributes [N, A] (multi-label).
     config: the settings.
     log: receives a line per epoch.
@@ -255,23 +265,28 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, *,
   Returns:
     The parameters.
   """
-  if len(images) < config.batch_size:
+  if len(labels) < config.batch_size:
     raise UserError(f'the classifier needs at least {config.batch_size} '
-                    f'training images, got {len(images)}')
+                    f'training images, got {len(labels)}')
   num_attributes = _num_attributes(labels)
   key = jax.random.key(config.seed)
   params = _network(config, num_attributes).init(
       jax.random.fold_in(key, 0),
       jnp.zeros((1, math.prod(config.image_shape))))
-  train_epoch, optimizer = _make_train_epoch(config, len(images),
+  train_epoch, optimizer = _make_train_epoch(config, len(labels),
                                              num_attributes)
   opt_state = optimizer.init(params)
-  images = jnp.asarray(images, jnp.float32)
+  fixed = None if callable(images) else jnp.asarray(images, jnp.float32)
   labels = jnp.asarray(labels, jnp.float32 if num_attributes else jnp.int32)
   shuffle_key = jax.random.fold_in(key, 1)
   for epoch in range(config.epochs):
+    epoch_images = (fixed if fixed is not None
+                    else jnp.asarray(images(epoch), jnp.float32))
+    if epoch_images.shape[0] != labels.shape[0]:
+      raise ValueError(f'epoch {epoch} has {epoch_images.shape[0]} images for '
+                       f'{labels.shape[0]} labels')
     params, opt_state, mean_loss = train_epoch(
-        params, opt_state, images, labels,
+        params, opt_state, epoch_images, labels,
         jax.random.fold_in(shuffle_key, epoch))
     log(f'classifier: epoch {epoch + 1}/{config.epochs}, training '
         f'loss {float(mean_loss):.4f}')
@@ -285,8 +300,11 @@ def _num_attributes(labels: np.ndarray) -> int:
 
 def _cache_name(config: ClassifierConfig, images: np.ndarray,
                 labels: np.ndarray) -> str:
+  settings = dataclasses.asdict(config)
+  if not config.redraw_each_epoch:  # As before the setting existed: the
+    del settings['redraw_each_epoch']  # classifiers cached then stay valid.
   digest = hashlib.sha256()
-  digest.update(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
+  digest.update(json.dumps(settings, sort_keys=True).encode())
   digest.update(np.ascontiguousarray(images, np.float32).tobytes())
   digest.update(np.ascontiguousarray(labels, np.int32).tobytes())
   return f'digit_net_{digest.hexdigest()[:16]}.npz'
@@ -317,7 +335,9 @@ def load_cached(data: mnist.LabelledImages, *,
 def load_or_train(data: mnist.LabelledImages, *,
                   cache_dir: str | os.PathLike = '~/.cache/jmvae_jax',
                   config: ClassifierConfig = ClassifierConfig(),
-                  log: Callable[[str], None] = print) -> DigitClassifier:
+                  log: Callable[[str], None] = print,
+                  redraw: Callable[[int], np.ndarray] | None = None
+                  ) -> DigitClassifier:
   """The classifier of ``data``'s training split: from the cache, or trained.
 
   Args:
@@ -327,6 +347,12 @@ def load_or_train(data: mnist.LabelledImages, *,
     cache_dir: where CACHE_DIR/classifiers/digit_net_<digest>.npz is kept.
     config: the training settings (part of the digest).
     log: receives a line per epoch when training, and one with the result.
+    redraw: epoch -> a new draw of the training images (same labels), for
+      ``config.redraw_each_epoch``; the digest is of ``data``'s fixed training
+      images (a redraw is a function of them and their generator's seed).
+
+  Raises:
+    UserError: ``config.redraw_each_epoch`` without ``redraw``.
 
   Returns:
     The classifier, with its test accuracy and training time.
@@ -334,10 +360,14 @@ def load_or_train(data: mnist.LabelledImages, *,
   cached = load_cached(data, cache_dir=cache_dir, config=config)
   if cached is not None:
     return cached
+  if config.redraw_each_epoch and redraw is None:
+    raise UserError(f'{data.source} cannot be drawn anew (redraw_each_epoch): '
+                    'train its classifier with redraw_each_epoch=False')
   path = _cache_path(data, cache_dir, config)
   start = time.perf_counter()
-  params = train_classifier(data.train_images, data.train_labels,
-                            config=config, log=log)
+  params = train_classifier(
+      redraw if config.redraw_each_epoch else data.train_images,
+      data.train_labels, config=config, log=log)
   params = jax.block_until_ready(params)
   seconds = time.perf_counter() - start
   num_attributes = _num_attributes(data.train_labels)
