@@ -103,12 +103,32 @@ def test_other_architecture_in_workdir_is_refused(tmp_path, data):
     train_and_evaluate(wider, str(tmp_path), data=data, log=lambda _: None)
 
 
+def test_run_reads_mnist_at_its_pixel_scale_and_keeps_it(tmp_path, data,
+                                                           monkeypatch):
+  loaded = []
+
+  def load_mnist(data_dir, **kwargs):
+    loaded.append(kwargs['pixel_scale'])
+    return data
+
+  monkeypatch.setattr(mnist, 'load_mnist', load_mnist)
+  config = dataclasses.replace(TINY, epochs=1, pixel_scale=255,
+                               train_examples=400)
+  train_and_evaluate(config, str(tmp_path), log=lambda _: None)
+  assert loaded == [255]
+  # Resuming with the other scale would train on other data: refused.
+  with pytest.raises(UserError, match='--pixel_scale differs from the run'):
+    train_and_evaluate(dataclasses.replace(config, epochs=2, pixel_scale=256),
+                       str(tmp_path), log=lambda _: None)
+
+
 @pytest.mark.parametrize('changes, message', [
     ({'alpha': -0.5}, 'alpha must be a finite number >= 0'),
     ({'model': 'cmvae'}, "unknown --model='cmvae'"),
     ({'epochs': 0}, 'epochs must be >= 1'),
     ({'grad_clip_norm': -1.0}, 'grad_clip_norm must be a finite number >= 0'),
     ({'decoder_layers': 0}, 'decoder_layers must be >= 1'),
+    ({'pixel_scale': 100}, 'unknown --pixel_scale=100; choose one of 256, 255'),
     ({'batch_size': 600, 'train_examples': 500},
      'batch_size=600 is larger than the training set'),
 ])

@@ -255,21 +255,58 @@ def test_local_pickle_cannot_run_code(tmp_path):
 
 
 @pytest.mark.parametrize('suffix', ['.gz', ''])
-def test_local_idx_files(tmp_path, monkeypatch, suffix):
+@pytest.mark.parametrize('pixel_scale', [255, 256])
+def test_local_idx_files(tmp_path, monkeypatch, suffix, pixel_scale):
   monkeypatch.setattr(mnist, 'NUM_TRAIN', 5)
   arrays = random_idx_set(np.random.default_rng(5), 7, 4)
   write_idx_set(tmp_path, arrays, suffix)
-  data = mnist.load_mnist(tmp_path, sources=('local',), verify=False)
+  data = mnist.load_mnist(tmp_path, sources=('local',), verify=False,
+                          pixel_scale=pixel_scale)
   assert_well_formed(data)
-  train_x = arrays['train-images-idx3-ubyte'][:5].reshape(5, 784) / 255
+  train_x = arrays['train-images-idx3-ubyte'][:5].reshape(5, 784) / pixel_scale
   np.testing.assert_allclose(data.train_images, train_x, rtol=1e-6)
   np.testing.assert_array_equal(
       data.train_labels, arrays['train-labels-idx1-ubyte'][:5])
-  test_x = arrays['t10k-images-idx3-ubyte'].reshape(4, 784) / 255
+  test_x = arrays['t10k-images-idx3-ubyte'].reshape(4, 784) / pixel_scale
   np.testing.assert_allclose(data.test_images, test_x, rtol=1e-6)
   np.testing.assert_array_equal(
       data.test_labels, arrays['t10k-labels-idx1-ubyte'])
   assert str(tmp_path) in data.source
+
+
+@pytest.mark.parametrize('pixel_scale', [255, 256])
+def test_pickle_and_idx_files_give_the_same_grey_levels(tmp_path, pixel_scale):
+  # The same 8-bit images stored both ways: the IDX files as bytes, the
+  # classic pickle as byte / 256 split into training and validation images.
+  rng = np.random.default_rng(14)
+  arrays = random_idx_set(rng, 7, 4)
+  train_bytes = arrays['train-images-idx3-ubyte'].reshape(7, 784)
+  test_bytes = arrays['t10k-images-idx3-ubyte'].reshape(4, 784)
+  train_labels = arrays['train-labels-idx1-ubyte']
+  as_pickle = lambda b: (b / 256).astype(np.float32)
+  splits = ((as_pickle(train_bytes[:5]), train_labels[:5]),
+            (as_pickle(train_bytes[5:]), train_labels[5:]),
+            (as_pickle(test_bytes), arrays['t10k-labels-idx1-ubyte']))
+  (tmp_path / 'pickle').mkdir()
+  (tmp_path / 'pickle' / 'mnist.pkl.gz').write_bytes(pickle_gz_bytes(splits))
+  (tmp_path / 'idx').mkdir()
+  write_idx_set(tmp_path / 'idx', arrays)
+  loaded = [mnist.load_mnist(tmp_path / name, sources=('local',), num_train=7,
+                             verify=False, pixel_scale=pixel_scale)
+            for name in ('pickle', 'idx')]
+  for data in loaded:
+    assert data.pixel_scale == pixel_scale
+    np.testing.assert_array_equal(
+        data.train_images,
+        train_bytes.astype(np.float32) / np.float32(pixel_scale))
+    np.testing.assert_array_equal(
+        data.test_images,
+        test_bytes.astype(np.float32) / np.float32(pixel_scale))
+
+
+def test_unknown_pixel_scale_is_refused(tmp_path):
+  with pytest.raises(UserError, match='pixel_scale=100.*256'):
+    mnist.load_mnist(tmp_path, pixel_scale=100)
 
 
 def test_incomplete_idx_set_names_missing_files(tmp_path):
@@ -324,8 +361,8 @@ def test_tfds_mock_data(tmp_path, monkeypatch):
   assert_well_formed(data)
   assert data.train_images.shape == (9, 784)
   assert data.test_images.shape == (12, 784)
-  # Grey levels are the mock's uint8 values divided by 255.
-  grey = data.train_images * 255
+  # Grey levels are the mock's uint8 values divided by 256 (the default scale).
+  grey = data.train_images * 256
   np.testing.assert_allclose(grey, np.round(grey), atol=1e-3)
   assert grey.max() > 1
   assert 'tfds' in data.source

@@ -258,3 +258,18 @@ def test_bad_settings_are_refused():
     paper_report.ReportSettings(label_samples=0)
   with pytest.raises(UserError, match='--storage_dtype'):
     paper_report.ReportSettings(storage_dtype='float16')
+
+
+def test_rows_of_different_pixel_scales_are_refused(grid, tmp_path):
+  # A report's rows share one test set: one --root per MNIST pixel scale.
+  root, data, data_dir = grid
+  shutil.copytree(root, tmp_path / 'root', ignore=shutil.ignore_patterns(
+      'data'))
+  config_path = tmp_path / 'root' / 'vae' / 'seed0' / 'config.json'
+  config = json.loads(config_path.read_text())
+  config_path.write_text(json.dumps(dict(config, pixel_scale=255)))
+  with pytest.raises(UserError, match=r'different --pixel_scale \(\[255, 256\]\)'):
+    paper_report.write_paper_report(
+        tmp_path / 'root', tmp_path / 'out', settings=SMALL,
+        data_dir=str(data_dir), classifier_config=CLASSIFIER,
+        log=lambda _: None)

@@ -51,7 +51,7 @@ def choice_problems(settings: Any, name: str,
   value = getattr(settings, name)
   if value in choices:
     return []
-  return [f'unknown --{name}={value!r}; choose one of {", ".join(choices)}']
+  return [f'unknown --{name}={value!r}; choose one of {", ".join(map(str, choices))}']
 
 
 def raise_problems(problems: Sequence[str]) -> None:

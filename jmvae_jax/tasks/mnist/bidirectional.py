@@ -119,7 +119,7 @@ def classify_test_images(workdir: str, indices: Sequence[int], *,
   if data is None:
     data = mnist.load_mnist(
         os.path.expanduser(data_dir or run.config.data_dir),
-        verify=run.config.verify_data)
+        verify=run.config.verify_data, pixel_scale=run.config.pixel_scale)
   chosen = settings.checked_test_indices(indices, len(data.test_labels),
                                          'images')
   names = [f'test image {i} (label {data.test_labels[i]})' for i in indices]

@@ -42,7 +42,8 @@ class MnistTask:
     del log  # The loader says itself what it fetches.
     return mnist.load_mnist(os.path.expanduser(config.data_dir),
                             num_train=config.train_examples,
-                            verify=config.verify_data)
+                            verify=config.verify_data,
+                            pixel_scale=config.pixel_scale)
 
   def start(self, config: Config, data: mnist.LabelledImages, *, workdir: str,
             mesh: jax.sharding.Mesh, main_process: bool,

@@ -176,7 +176,8 @@ def export_run(workdir: str | os.PathLike, out_dir: str | os.PathLike, *,
   model = config.build_model(training=False)
   if data is None:
     data = mnist.load_mnist(os.path.expanduser(config.data_dir),
-                            verify=config.verify_data)
+                            verify=config.verify_data,
+                            pixel_scale=config.pixel_scale)
   images, labels = check_images(data)
   params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), run.params)
   extra: dict[str, Any] = {}

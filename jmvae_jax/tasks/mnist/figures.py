@@ -198,7 +198,8 @@ def write_figures(workdir: str, *, compare: Sequence[str] = (),
   runs = [run] + [load_run(other, flag='--compare') for other in compare]
   if data is None:
     data = mnist.load_mnist(os.path.expanduser(data_dir or run.config.data_dir),
-                            verify=run.config.verify_data)
+                            verify=run.config.verify_data,
+                            pixel_scale=run.config.pixel_scale)
   images, labels = data.test_images, data.test_labels
   figures = run_figures.FigureLog(run.workdir, log)
   figures.done(FIG3, latent_figure(

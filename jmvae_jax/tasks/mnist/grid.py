@@ -151,7 +151,8 @@ def _train_grid(configs: list[Config], member_dirs: list[str], grid_dir: str,
   if data is None:
     data = mnist.load_mnist(os.path.expanduser(config.data_dir),
                             num_train=config.train_examples,
-                            verify=config.verify_data)
+                            verify=config.verify_data,
+                            pixel_scale=config.pixel_scale)
   for directory in [grid_dir] + member_dirs:
     check_training_data(directory, data.train_images, data.train_labels,
                         data.source)

@@ -364,11 +364,16 @@ def write_paper_report(root: str | os.PathLike, out_dir: str | os.PathLike,
     if not run.finished:
       log(f'Fig. 7, label accuracy, models, Eq. 9: skipped {run.describe()}')
   if finished:
+    trained = [(run, restore.load_run(run.workdir)) for run in finished]
+    scales = {trained_run.config.pixel_scale for _, trained_run in trained}
+    if len(scales) > 1:
+      raise UserError(f'the rows under {root} read MNIST with different '
+                      f'--pixel_scale ({sorted(scales)}); report each scale '
+                      'from its own --root')
     if data is None:
       data = mnist.load_mnist(os.path.expanduser(data_dir),
-                              verify=verify_data)
+                              verify=verify_data, pixel_scale=scales.pop())
     key = jax.random.key(settings.draw_seed)
-    trained = [(run, restore.load_run(run.workdir)) for run in finished]
     generators = [(run, trained_run) for run, trained_run in trained
                   if label_coherence.can_generate(trained_run.model)]
     evaluation = [(run, trained_run.config.build_model(training=False),
