@@ -43,12 +43,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import bench_util
+from jmvae_jax import models
 from jmvae_jax.data import mnist
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The models both libraries have, as the report names them.
-LABELS = {'jmvae_kl': 'JMVAE-kl (alpha 0.1)', 'mvae': 'MVAE', 'mmvae': 'MMVAE',
-          'mopoe': 'MoPoE'}
+LABELS = {name: models.display_name(name, alpha=0.1)
+          for name in ('jmvae_kl', 'mvae', 'mmvae', 'mopoe')}
 
 
 def parse_args() -> argparse.Namespace:

@@ -14,6 +14,7 @@ import os
 from absl import flags
 
 from experiments import cli
+from jmvae_jax import models
 from jmvae_jax.errors import UserError
 from jmvae_jax.tasks.polymnist import comparison
 from jmvae_jax.training.restore import read_config_values
@@ -26,10 +27,7 @@ _OUT = flags.DEFINE_string('out', None, 'A Markdown file to write them to.')
 
 def _name(workdir: str) -> str:
   values = read_config_values(workdir, flag='--runs')
-  if values.get('model') == 'jmvae_kl':
-    return f'JMVAE-kl (alpha={values.get("alpha"):g})'
-  return {'jmvae_zero': 'JMVAE-zero', 'mvae': 'MVAE', 'mmvae': 'MMVAE',
-          'mopoe': 'MoPoE'}.get(values.get('model'), str(values.get('model')))
+  return models.display_name(str(values.get('model')), values.get('alpha'))
 
 
 def main():

@@ -734,6 +734,18 @@ class ConditionalVAE:
 # Models of two or more modalities sharing one latent, and their successors.
 MULTIMODAL_NAMES = ('jmvae_kl', 'jmvae_zero', 'mvae', 'mmvae', 'mopoe')
 MODEL_NAMES = MULTIMODAL_NAMES + ('vae', 'cvae', 'cmma')
+# How tables, reports and benchmarks name each model.
+DISPLAY_NAMES = {'jmvae_kl': 'JMVAE-kl', 'jmvae_zero': 'JMVAE-zero',
+                 'mvae': 'MVAE', 'mmvae': 'MMVAE', 'mopoe': 'MoPoE',
+                 'vae': 'VAE', 'cvae': 'CVAE', 'cmma': 'CMMA'}
+
+
+def display_name(name: str, alpha: float | None = None) -> str:
+  """A model's name for readers, e.g. 'JMVAE-kl, alpha=0.1' (``alpha`` is
+  shown for JMVAE-kl only); an unknown name is returned as it is."""
+  if name == 'jmvae_kl' and alpha is not None:
+    return f'{DISPLAY_NAMES[name]}, alpha={alpha:g}'
+  return DISPLAY_NAMES.get(name, name)
 _EXPERT_MODELS = {'mvae': MVAE, 'mmvae': MMVAE, 'mopoe': MoPoE}
 
 

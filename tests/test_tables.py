@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from jmvae_jax import models
 from jmvae_jax.errors import UserError
 from jmvae_jax.report import tables
 from jmvae_jax.tasks.mnist import grid
@@ -176,3 +177,14 @@ def test_the_successors_run_only_when_named_and_have_no_paper_cells(tmp_path):
     assert line[single:single + 3] == ['', '-100.00', '']
   with pytest.raises(UserError, match='unknown --rows'):
     tables.select_rows(MNIST, ['mixture'])
+
+
+def test_rows_carry_the_names_readers_know():
+  assert [(row.name, row.label) for row in MNIST.rows] == [
+      ('vae', 'VAE'), ('cvae', 'CVAE'), ('cmma', 'CMMA'),
+      ('jmvae_zero', 'JMVAE-zero'), ('jmvae_kl_0.01', 'JMVAE-kl, alpha=0.01'),
+      ('jmvae_kl_0.1', 'JMVAE-kl, alpha=0.1'), ('jmvae_kl_1', 'JMVAE-kl, alpha=1')]
+  assert [MNIST.rows_by_name[name].label for name in ('mvae', 'mmvae', 'mopoe')
+          ] == ['MVAE', 'MMVAE', 'MoPoE']
+  assert models.display_name('jmvae_zero', alpha=0.1) == 'JMVAE-zero'
+  assert models.display_name('a_new_model') == 'a_new_model'

@@ -8,24 +8,22 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from jmvae_jax.models import display_name
 from jmvae_jax.report.tables import Row, Table, TableSet, coherence_table
 
-ROWS = (
-    Row('vae', 'VAE', 'vae'),
-    Row('cvae', 'CVAE', 'cvae'),
-    Row('cmma', 'CMMA', 'cmma'),
-    Row('jmvae_zero', 'JMVAE-zero', 'jmvae_zero'),
-    Row('jmvae_kl_0.01', 'JMVAE-kl, alpha=0.01', 'jmvae_kl', 0.01),
-    Row('jmvae_kl_0.1', 'JMVAE-kl, alpha=0.1', 'jmvae_kl', 0.1),
-    Row('jmvae_kl_1', 'JMVAE-kl, alpha=1', 'jmvae_kl', 1.0),
-)
+
+def _row(model: str, alpha: float | None = None) -> Row:
+  """The row of ``model`` (with ``alpha`` for JMVAE-kl), named e.g. 'jmvae_kl_0.1'."""
+  if alpha is None:
+    return Row(model, display_name(model), model)
+  return Row(f'{model}_{alpha:g}', display_name(model, alpha), model, alpha)
+
+
+ROWS = (_row('vae'), _row('cvae'), _row('cmma'), _row('jmvae_zero'),
+        _row('jmvae_kl', 0.01), _row('jmvae_kl', 0.1), _row('jmvae_kl', 1.0))
 # The successors of JMVAE (``models.MMVAE`` and the others), beside JMVAE when
 # named: --rows=jmvae_zero,jmvae_kl_0.1,mvae,mmvae,mopoe.
-SUCCESSOR_ROWS = (
-    Row('mvae', 'MVAE', 'mvae'),
-    Row('mmvae', 'MMVAE', 'mmvae'),
-    Row('mopoe', 'MoPoE', 'mopoe'),
-)
+SUCCESSOR_ROWS = (_row('mvae'), _row('mmvae'), _row('mopoe'))
 
 
 TABLES = (
