@@ -20,8 +20,8 @@ raises ``UserError`` instead of being skipped.
 
 Every source gives the same grey levels: the stored 8-bit value over
 ``pixel_scale``. The classic pickle stores value / 256 (white is 255/256, so a
-dynamically binarized white pixel is off 0.4% of the time), tfds, torchvision and
-the IDX files are read as value / 255 by most libraries (white is always on).
+dynamically binarized white pixel is off 0.4% of the time); most libraries read
+tfds's, torchvision's and the IDX files' MNIST as value / 255 (white always on).
 The authors' code trains on the pickle's levels; on value / 255 the same models
 score about 0.7 nats better on the same images (results/README.md), so the
 scale is part of a run's configuration, 256 by default.
