@@ -1,4 +1,4 @@
-"""The optimizer: Adam after global-norm clipping, checked against NumPy."""
+"""The optimizer: Adam after norm and element clipping, checked against NumPy."""
 
 import dataclasses
 
@@ -17,24 +17,31 @@ def _numpy_adam_first_step(g, lr, eps):
   return -lr * g / (np.abs(g) + eps)
 
 
-@pytest.mark.parametrize('clip', [0.0, 5.0, 1e6])
-def test_first_update_is_adam_of_the_clipped_gradient(clip):
+@pytest.mark.parametrize('clip, clip_value', [(0.0, 0.0), (5.0, 0.0), (1e6, 0.0),
+                                              (0.0, 1.5), (30.0, 1.5)])
+def test_first_update_is_adam_of_the_clipped_gradient(clip, clip_value):
   rng = np.random.default_rng()
   grads = {'a': rng.normal(size=(3, 4)) * 10, 'b': rng.normal(size=7) * 10}
   # A large epsilon makes Adam's step depend on the gradient's scale.
   config = dataclasses.replace(Config(), learning_rate=0.1, adam_eps=3.0,
-                               grad_clip_norm=clip)
+                               grad_clip_norm=clip, grad_clip_value=clip_value)
   norm = np.sqrt(sum(np.sum(g ** 2) for g in grads.values()))
   scale = min(1.0, clip / norm) if clip else 1.0
+  # The norm clip first, then each element (as the authors' code).
+  if clip_value:
+    grads_seen = {name: np.clip(g * scale, -clip_value, clip_value)
+                  for name, g in grads.items()}
+  else:
+    grads_seen = {name: g * scale for name, g in grads.items()}
   optimizer = elbo.make_optimizer(config)
   params = {name: jnp.zeros(g.shape, jnp.float32) for name, g in grads.items()}
   with jax.numpy_dtype_promotion('standard'):  # As train.py steps it.
     updates, _ = optimizer.update(
         {name: jnp.asarray(g, jnp.float32) for name, g in grads.items()},
         optimizer.init(params), params)
-  for name, g in grads.items():
+  for name, g in grads_seen.items():
     np.testing.assert_allclose(
-        updates[name], _numpy_adam_first_step(g * scale, 0.1, 3.0), rtol=1e-5)
+        updates[name], _numpy_adam_first_step(g, 0.1, 3.0), rtol=1e-5)
 
 
 def test_bfloat16_products_round_only_the_operands():

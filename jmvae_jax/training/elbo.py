@@ -58,6 +58,8 @@ class ElboConfig:
     adam_eps: Adam's epsilon (optax's default 1e-8; the authors' code 1e-4).
     grad_clip_norm: clip each step's gradient to this global norm before Adam
       (the authors' code: 5); 0 turns clipping off.
+    grad_clip_value: then clip each element of the gradient to [-value,
+      value] (the authors' code: 1, after its norm clip of 5); 0 turns it off.
     train_examples: train on the first this many training examples.
     seed: root of every random stream of the run (init, shuffling,
       reparameterization).
@@ -88,6 +90,7 @@ class ElboConfig:
   learning_rate: float = 1e-3
   adam_eps: float = 1e-8
   grad_clip_norm: float = 0.0
+  grad_clip_value: float = 0.0
   train_examples: int = 50_000
   seed: int = 0
   latent_dim: int = 64
@@ -112,7 +115,8 @@ class ElboConfig:
   def problems(self) -> list[str]:
     """One message per bad setting (``jmvae_jax.training.settings``)."""
     problems = setting_checks.range_problems(
-        self, finite_nonnegative=('alpha', 'grad_clip_norm'),
+        self, finite_nonnegative=('alpha', 'grad_clip_norm',
+                                          'grad_clip_value'),
         at_least_one=('epochs', 'batch_size', 'latent_dim', 'hidden_width',
                       'decoder_layers', 'train_examples', 'eval_k',
                       'eval_batch_size', 'eval_chunk_size',
@@ -138,16 +142,20 @@ MEMBER_SETTINGS = ('alpha', 'warmup_epochs', 'learning_rate')
 def make_optimizer(config: Any, learning_rate: Any = None
                    ) -> optax.GradientTransformation:
   """Adam (the paper: learning rate 1e-3), after clipping the gradient's global
-  norm to config.grad_clip_norm when that is positive.
+  norm to config.grad_clip_norm and then each of its elements to
+  config.grad_clip_value, each when positive.
 
   ``learning_rate`` (a number or a traced scalar) overrides
   config.learning_rate; the optimizer state's structure never depends on it.
   """
   adam = optax.adam(config.learning_rate if learning_rate is None
                     else learning_rate, eps=config.adam_eps)
+  clips = []
   if config.grad_clip_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)
-  return adam
+    clips.append(optax.clip_by_global_norm(config.grad_clip_norm))
+  if config.grad_clip_value > 0:
+    clips.append(optax.clip(config.grad_clip_value))
+  return optax.chain(*clips, adam) if clips else adam
 
 
 def init_state(model: Any, config: Any) -> TrainState:

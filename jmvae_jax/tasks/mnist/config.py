@@ -30,8 +30,9 @@ PAPER_SETTINGS = {
 # values (the number of epochs and the evaluation settings may change).
 RESUME_FIELDS = ('model', 'alpha', 'warmup_epochs', 'anneal_alpha',
                  'batch_size', 'learning_rate', 'adam_eps', 'grad_clip_norm',
-                 'train_examples', 'seed', 'latent_dim', 'hidden_width',
-                 'decoder_layers', 'matmul_dtype', 'modalities', 'pixel_scale')
+                 'grad_clip_value', 'train_examples', 'seed', 'latent_dim',
+                 'hidden_width', 'decoder_layers', 'matmul_dtype', 'modalities',
+                 'pixel_scale')
 
 
 # The models of any modalities (the others: image and label, or image alone).

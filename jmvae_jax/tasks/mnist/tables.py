@@ -76,7 +76,7 @@ def _comparable(config: Mapping[str, Any]) -> bool:
 MNIST = TableSet(
     ROWS, TABLES, PAPER,
     budget_fields=('epochs', 'warmup_epochs', 'train_examples', 'grad_clip_norm',
-                   'adam_eps', 'decoder_layers', 'pixel_scale', 'eval_k',
+                   'grad_clip_value', 'adam_eps', 'decoder_layers', 'pixel_scale', 'eval_k',
                    'eval_prior_samples'),
     paper_budget='Paper: 500 epochs, warm-up 200, k=1000, 5000 prior samples.',
     comparable=_comparable, more_rows=SUCCESSOR_ROWS)

@@ -32,7 +32,8 @@ IMAGE_DIM = polymnist.SIDE * polymnist.SIDE * 3
 # values (the number of epochs and the evaluation settings may change).
 RESUME_FIELDS = ('model', 'alpha', 'warmup_epochs', 'anneal_alpha',
                  'batch_size', 'learning_rate', 'adam_eps', 'grad_clip_norm',
-                 'train_examples', 'seed', 'data_seed', 'latent_dim',
+                 'grad_clip_value', 'train_examples', 'seed', 'data_seed',
+                 'latent_dim',
                  'hidden_width', 'decoder_layers', 'laplace_scale',
                  'subset_encoder')
 
