@@ -115,8 +115,8 @@ class ElboConfig:
   def problems(self) -> list[str]:
     """One message per bad setting (``jmvae_jax.training.settings``)."""
     problems = setting_checks.range_problems(
-        self, finite_nonnegative=('alpha', 'grad_clip_norm',
-                                          'grad_clip_value'),
+        self,
+        finite_nonnegative=('alpha', 'grad_clip_norm', 'grad_clip_value'),
         at_least_one=('epochs', 'batch_size', 'latent_dim', 'hidden_width',
                       'decoder_layers', 'train_examples', 'eval_k',
                       'eval_batch_size', 'eval_chunk_size',
