@@ -1,6 +1,7 @@
 r"""Train (once) the digit classifiers that judge coherence.
 
   python -m experiments.classifiers --dataset=polymnist   # five, one per modality
+  python -m experiments.classifiers --dataset=polymnist --modalities=3,4   # two
   python -m experiments.classifiers --dataset=mnist       # one, for label <-> image
   python -m experiments.classifiers --dataset=celeba --data_dir=PATH_TO_CELEBA
 
@@ -21,6 +22,7 @@ from absl import flags
 
 from experiments import cli
 from jmvae_jax.data import mnist, polymnist
+from jmvae_jax.errors import UserError
 from jmvae_jax.metrics import digit_classifier
 from jmvae_jax.tasks.celeba import attribute_classifier
 from jmvae_jax.tasks.celeba import config as celeba_config
@@ -43,12 +45,16 @@ _MAX_IMAGES = flags.DEFINE_integer(
     'CelebA: read at most this many images, as the runs it judges did.')
 _DATA_SEED = flags.DEFINE_integer('data_seed', PolyMNISTConfig.data_seed,
                                   'The seed of a generated PolyMNIST.')
+_MODALITIES = flags.DEFINE_list(
+    'modalities', None, 'PolyMNIST: train only these modalities (e.g. 0,1), so '
+    'that processes on separate cores share the work; default all five.')
 _VERIFY_DATA = flags.DEFINE_bool(
     'verify_data', True, 'Check the standard MNIST files by SHA-256.')
 
 
 def _classifiers() -> dict[str, digit_classifier.DigitClassifier]:
   """{name: classifier} of --dataset, each from the cache or trained."""
+  modalities = _modalities()  # Checked before any data are read.
   if _DATASET.value == 'celeba':
     config = CelebAConfig(data_dir=_DATA_DIR.value or CelebAConfig.data_dir,
                           cache_dir=_CACHE_DIR.value,
@@ -64,7 +70,23 @@ def _classifiers() -> dict[str, digit_classifier.DigitClassifier]:
   return classifiers.load_or_train(
       polymnist.load_polymnist(data_dir, seed=_DATA_SEED.value,
                                verify_mnist=_VERIFY_DATA.value),
-      cache_dir=data_dir)
+      cache_dir=data_dir, modalities=modalities)
+
+
+def _modalities() -> list[int] | None:
+  """--modalities as indices, or None for all five."""
+  if _MODALITIES.value is None:
+    return None
+  flag = f'--modalities={",".join(_MODALITIES.value)}'
+  if _DATASET.value != 'polymnist':
+    raise UserError(f'{flag}: only PolyMNIST has several classifiers; drop '
+                    f'--modalities for --dataset={_DATASET.value}.')
+  try:
+    modalities = [int(m) for m in _MODALITIES.value]
+  except ValueError:
+    raise UserError(f'{flag}: give modality indices such as 0,1 (0-4).'
+                    ) from None
+  return list(classifiers.check_modalities(modalities))
 
 
 def main():

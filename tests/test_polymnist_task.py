@@ -20,6 +20,7 @@ from jmvae_jax.tasks.polymnist import config as config_lib
 from jmvae_jax.tasks.polymnist import experiment
 from jmvae_jax.tasks.polymnist import figures as polymnist_figures
 from jmvae_jax.training.restore import TrainedRun
+from tests import binaries
 from tests import linear_gaussian_multi as lgm
 from tests.synthetic import labelled_blobs
 
@@ -126,9 +127,22 @@ def test_cached_classifiers_add_coherence(tiny_data, tmp_path, monkeypatch):
       epochs=2, batch_size=50, hidden=(8,), conv_channels=(4,),
       image_shape=(28, 28, 3), redraw_each_epoch=True)
   monkeypatch.setattr(classifiers, 'CLASSIFIER', tiny)
+  # Two modalities first, as a process on a second core would train them;
+  # the call for all five then reads those two from the cache.
+  some = classifiers.load_or_train(tiny_data, cache_dir=tmp_path, config=tiny,
+                                   log=lambda _: None, modalities=(3, 0))
+  assert list(some) == ['m3', 'm0']
+  lines = []
   judges = classifiers.load_or_train(tiny_data, cache_dir=tmp_path,
-                                     config=tiny, log=lambda _: None)
+                                     config=tiny, log=lines.append)
   assert sorted(judges) == list(polymnist.MODALITY_NAMES)
+  trained = {line.split(':')[0] for line in lines if 'epoch' in line}
+  assert trained == {'m1', 'm2', 'm4'}
+  for name in ('m0', 'm3'):
+    assert judges[name].test_accuracy == some[name].test_accuracy
+  with pytest.raises(UserError, match='modality 5 does not exist'):
+    classifiers.load_or_train(tiny_data, cache_dir=tmp_path, config=tiny,
+                              modalities=(5,))
   results = experiment.train_and_evaluate(
       _tiny_config(data_dir=str(tmp_path)), tmp_path / 'run', data=tiny_data,
       log=lambda _: None)
@@ -268,3 +282,16 @@ def test_separability_reads_the_class_wherever_the_latent_holds_it():
   assert found['separability_given_2'] == 1.0  # {a, b}: the class.
   # Given one: 'a' reads all, 'b' about a third.
   assert 0.55 < found['separability_given_1'] < 0.8
+
+
+@pytest.mark.parametrize('flags, error', [
+    (['--modalities=3,x'], 'error: --modalities=3,x: give modality indices'),
+    (['--modalities=5'], 'error: modality 5 does not exist'),
+    (['--dataset=mnist', '--modalities=0'],
+     'error: --modalities=0: only PolyMNIST has several classifiers'),
+])
+def test_classifiers_binary_rejects_bad_modalities(tmp_path, flags, error):
+  # The data directory is empty: the flags are checked before any data.
+  result = binaries.run_module('experiments.classifiers',
+                               f'--data_dir={tmp_path}', *flags)
+  binaries.assert_one_line_error(result, error)
