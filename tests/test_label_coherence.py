@@ -183,6 +183,50 @@ def test_classifier_training_is_deterministic_and_cached(tmp_path):
   assert other.path != first.path
 
 
+class _Killed(Exception):
+  """Stands for a SIGKILL part-way through a classifier's training."""
+
+
+def test_a_killed_classifier_training_resumes_bit_for_bit(tmp_path):
+  data = labelled_blobs(num_train=300, num_test=100)
+  config = digit_classifier.ClassifierConfig(epochs=3, batch_size=20,
+                                            hidden=(16,), max_shift=1)
+  whole = digit_classifier.train_classifier(
+      data.train_images, data.train_labels, config=config, log=lambda _: None)
+
+  def killed_after_epoch_2(line):
+    if line.startswith('classifier: epoch 2/'):
+      raise _Killed
+
+  with pytest.raises(_Killed):
+    digit_classifier.load_or_train(data, cache_dir=tmp_path, config=config,
+                                   log=killed_after_epoch_2)
+  progress = list((tmp_path / 'classifiers').glob('*.progress.npz'))
+  assert len(progress) == 1
+  assert digit_classifier.load_cached(data, cache_dir=tmp_path,
+                                      config=config) is None
+  lines = []
+  resumed = digit_classifier.load_or_train(data, cache_dir=tmp_path,
+                                           config=config, log=lines.append)
+  assert lines[0].startswith('classifier: resuming after epoch 2/3')
+  trained = [line for line in lines if line.startswith('classifier: epoch ')]
+  assert len(trained) == 1 and trained[0].startswith('classifier: epoch 3/3')
+  for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed.params),
+                  strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert not progress[0].exists()  # Gone once the classifier is cached.
+  # Another network's progress file is refused, not loaded.
+  wider = dataclasses.replace(config, hidden=(8,))
+  with pytest.raises(_Killed):
+    digit_classifier.load_or_train(data, cache_dir=tmp_path, config=wider,
+                                   log=killed_after_epoch_2)
+  stale = next((tmp_path / 'classifiers').glob('*.progress.npz'))
+  with pytest.raises(UserError, match='another network: delete it'):
+    digit_classifier.train_classifier(
+        data.train_images, data.train_labels, config=config,
+        log=lambda _: None, progress_path=stale)
+
+
 def test_attribute_labels_train_one_logistic_output_each(tmp_path):
   # Attribute j of an image is present when band j of its pixels is lit; the
   # bands are independent, so a softmax could not read them, a multi-label

@@ -26,7 +26,7 @@ and ``predict`` then returns [N, A] in {0, 1}.
 Training: Adam with a cosine-decayed step size, softmax (or sigmoid)
 cross-entropy, shuffled batches, every draw from ``ClassifierConfig.seed``;
 one ``jax.jit`` region per epoch (a ``lax.scan`` over the batches), the state
-donated.
+donated, and written after each epoch, so that a killed training resumes.
 """
 
 from __future__ import annotations
@@ -147,7 +147,8 @@ class DigitClassifier:
     params: the network's parameters.
     config: the settings it was trained with (they give its network).
     test_accuracy: its accuracy on the test images it was checked on.
-    train_seconds: the wall time of its training.
+    train_seconds: the wall time of its training (of the last process only,
+      when a killed training was resumed).
     path: the cache file it was read from or written to.
     num_attributes: 0 for a digit classifier, else the number A of
       attributes it reads (multi-label).
@@ -250,10 +251,13 @@ TrainingImages = np.ndarray | Callable[[int], np.ndarray]
 
 def train_classifier(images: TrainingImages, labels: np.ndarray, *,
                      config: ClassifierConfig = ClassifierConfig(),
-                     log: Callable[[str], None] = print) -> Any:
+                     log: Callable[[str], None] = print,
+                     progress_path: str | os.PathLike | None = None) -> Any:
   """Trains a ``DigitNet`` on images [N, H W C] in [0, 1] and their labels.
 
-  Deterministic for a given seed, data and platform.
+  Deterministic for a given seed, data and platform, and so is a training
+  interrupted and resumed from ``progress_path``: every random draw is a
+  function of the epoch.
 
   Args:
     images: the training images, or a function of the epoch that returns
@@ -261,6 +265,10 @@ def train_classifier(images: TrainingImages, labels: np.ndarray, *,
     labels: int digits [N], or 0/1 attributes [N, A] (multi-label).
     config: the settings.
     log: receives a line per epoch.
+    progress_path: if given, the parameters and optimizer state are written
+      there (atomically, npz) after every epoch, and a training that finds
+      the file continues after the epoch it holds. The caller deletes it
+      once the result is kept elsewhere.
 
   Returns:
     The parameters.
@@ -276,10 +284,16 @@ def train_classifier(images: TrainingImages, labels: np.ndarray, *,
   train_epoch, optimizer = _make_train_epoch(config, len(labels),
                                              num_attributes)
   opt_state = optimizer.init(params)
+  first_epoch = 0
+  if progress_path is not None and os.path.isfile(progress_path):
+    first_epoch, (params, opt_state) = _read_progress(progress_path,
+                                                      (params, opt_state))
+    log(f'classifier: resuming after epoch {first_epoch}/{config.epochs} '
+        f'from {progress_path}')
   fixed = None if callable(images) else jnp.asarray(images, jnp.float32)
   labels = jnp.asarray(labels, jnp.float32 if num_attributes else jnp.int32)
   shuffle_key = jax.random.fold_in(key, 1)
-  for epoch in range(config.epochs):
+  for epoch in range(first_epoch, config.epochs):
     epoch_images = (fixed if fixed is not None
                     else jnp.asarray(images(epoch), jnp.float32))
     if epoch_images.shape[0] != labels.shape[0]:
@@ -288,9 +302,38 @@ def train_classifier(images: TrainingImages, labels: np.ndarray, *,
     params, opt_state, mean_loss = train_epoch(
         params, opt_state, epoch_images, labels,
         jax.random.fold_in(shuffle_key, epoch))
+    if progress_path is not None:
+      _write_progress(progress_path, epoch + 1, (params, opt_state))
     log(f'classifier: epoch {epoch + 1}/{config.epochs}, training '
         f'loss {float(mean_loss):.4f}')
   return params
+
+
+def _write_progress(path: str | os.PathLike, epochs_done: int,
+                    state: Any) -> None:
+  """Writes the state's leaves, in tree order, and the epochs done to PATH."""
+  leaves = {f'leaf_{i}': np.asarray(leaf)
+            for i, leaf in enumerate(jax.tree.leaves(jax.device_get(state)))}
+  cache.write_atomically(pathlib.Path(path), lambda f: np.savez(
+      f, epochs_done=np.int64(epochs_done), **leaves))
+
+
+def _read_progress(path: str | os.PathLike, template: Any) -> tuple[int, Any]:
+  """(epochs done, the state) from PATH, shaped as ``template``.
+
+  Raises:
+    UserError: the file holds another network's state.
+  """
+  with np.load(path) as stored:
+    epochs_done = int(stored['epochs_done'])
+    leaves = [stored[f'leaf_{i}']
+              for i in range(len(stored.files) - 1)]
+  expected = jax.tree.leaves(template)
+  if [leaf.shape for leaf in leaves] != [np.shape(x) for x in expected]:
+    raise UserError(f'{path} holds the training of another network: delete it '
+                    'to train this one from its first epoch')
+  return epochs_done, jax.tree.unflatten(jax.tree.structure(template),
+                                         [jnp.asarray(x) for x in leaves])
 
 
 def _num_attributes(labels: np.ndarray) -> int:
@@ -351,6 +394,10 @@ def load_or_train(data: mnist.LabelledImages, *,
       ``config.redraw_each_epoch``; the digest is of ``data``'s fixed training
       images (a redraw is a function of them and their generator's seed).
 
+  A training killed part-way continues after its last finished epoch, kept
+  beside the cache file as digit_net_<digest>.progress.npz, and ends with the
+  parameters an uninterrupted one gives.
+
   Raises:
     UserError: ``config.redraw_each_epoch`` without ``redraw``.
 
@@ -364,10 +411,12 @@ def load_or_train(data: mnist.LabelledImages, *,
     raise UserError(f'{data.source} cannot be drawn anew (redraw_each_epoch): '
                     'train its classifier with redraw_each_epoch=False')
   path = _cache_path(data, cache_dir, config)
+  progress = path.removesuffix('.npz') + '.progress.npz'
+  os.makedirs(os.path.dirname(path), exist_ok=True)
   start = time.perf_counter()
   params = train_classifier(
       redraw if config.redraw_each_epoch else data.train_images,
-      data.train_labels, config=config, log=log)
+      data.train_labels, config=config, log=log, progress_path=progress)
   params = jax.block_until_ready(params)
   seconds = time.perf_counter() - start
   num_attributes = _num_attributes(data.train_labels)
@@ -379,9 +428,9 @@ def load_or_train(data: mnist.LabelledImages, *,
   meta = {'test_accuracy': classifier.test_accuracy, 'train_seconds': seconds}
   if num_attributes:
     meta['num_attributes'] = num_attributes
-  os.makedirs(os.path.dirname(path), exist_ok=True)
   cache.write_atomically(pathlib.Path(path), lambda f: np.savez(
       f, __meta__=np.array(json.dumps(meta)), **cache.flatten_params(params)))
+  pathlib.Path(progress).unlink(missing_ok=True)
   log(f'classifier: {classifier.test_accuracy:.4f} test accuracy after '
       f'{seconds:.0f}s of training; cached in {path}')
   return classifier
