@@ -295,6 +295,15 @@ def test_the_patch_products_are_a_strided_convolution():
       window = padded[:, 2 * i:2 * i + 5, 2 * j:2 * j + 5, :]  # [N, 5, 5, C]
       expected[:, i, j] = np.einsum('nhwc,chwo->no', window, kernel)
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+  # The same bits as JAX's patch function, which trained the classifiers
+  # cached before the slices replaced it, on odd and even sides.
+  for shape in [(2, 9, 8, 3), (3, 28, 28, 3), (1, 7, 7, 64)]:
+    images = jnp.asarray(rng.normal(size=shape).astype(np.float32))
+    np.testing.assert_array_equal(
+        np.asarray(digit_classifier._patches(images)),
+        np.asarray(jax.lax.conv_general_dilated_patches(
+            images, (5, 5), (2, 2), 'SAME',
+            dimension_numbers=('NHWC', 'HWIO', 'NHWC'))))
 
 
 def test_a_convolutional_classifier_reads_colour_digits():

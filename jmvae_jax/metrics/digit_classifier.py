@@ -15,9 +15,9 @@ Networks (``ClassifierConfig``):
 * PolyMNIST (digits on textured colour backgrounds): that MLP reads only 88%
   of one modality's test images after 8 epochs, so two 5x5 stride-2
   convolutions come first (``conv_channels``). They are computed as products
-  of image patches (``jax.lax.conv_general_dilated_patches``) with a dense
-  kernel, the same function as a convolution, which XLA's CPU backend runs
-  more than three times faster than its convolutions.
+  of image patches (strided slices, ``_patches``) with a dense kernel, the
+  same function as a convolution, which XLA's CPU backend runs more than
+  three times faster than its convolutions.
 * CelebA (``jmvae_jax.tasks.celeba.attribute_classifier``): the same
   network with one output per attribute, reading all 40 at once.
 The labels decide the task: int classes [N] train a softmax over 10 digits;
@@ -89,10 +89,26 @@ class ClassifierConfig:
 
 
 def _patches(x: jax.Array) -> jax.Array:
-  """[N, H, W, C] -> [N, H/2, W/2, 25 C]: every 5x5 window, stride 2, zero-padded."""
-  return jax.lax.conv_general_dilated_patches(
-      x, (_KERNEL, _KERNEL), (2, 2), 'SAME',
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  """[N, H, W, C] -> [N, ceil(H/2), ceil(W/2), C * 25]: every 5x5 window,
+  stride 2, zero-padded as 'SAME' (the extra row and column at the end).
+
+  The features of a window are ordered (channel, row, column), as
+  ``jax.lax.conv_general_dilated_patches`` orders them; the values are the
+  same bits. Taken as 25 strided slices of the padded images instead: on
+  XLA's CPU backend that patch function is itself a convolution, and the
+  slices train a PolyMNIST classifier 1.8 times faster, to bit-identical
+  parameters.
+  """
+  _, height, width, channels = x.shape
+  out_h, out_w = -(-height // 2), -(-width // 2)
+  pad_h = (out_h - 1) * 2 + _KERNEL - height
+  pad_w = (out_w - 1) * 2 + _KERNEL - width
+  padded = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2),
+                       (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+  windows = jnp.stack(
+      [padded[:, i:i + 2 * out_h - 1:2, j:j + 2 * out_w - 1:2, :]
+       for i in range(_KERNEL) for j in range(_KERNEL)], axis=-1)
+  return windows.reshape(x.shape[0], out_h, out_w, channels * _KERNEL**2)
 
 
 class DigitNet(nn.Module):
