@@ -382,6 +382,17 @@ def test_a_classifier_trains_on_each_epochs_new_draw(tmp_path):
   assert asked == [0, 1, 2]
   for a, b in zip(jax.tree.leaves(fixed), jax.tree.leaves(drawn), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # Draws as bytes train as the same images divided by 255 beforehand.
+  as_bytes = np.round(data.train_images * 255).astype(np.uint8)
+  from_bytes = digit_classifier.train_classifier(
+      lambda epoch: as_bytes, data.train_labels, config=config,
+      log=lambda _: None)
+  from_floats = digit_classifier.train_classifier(
+      lambda epoch: as_bytes.astype(np.float32) / 255.0, data.train_labels,
+      config=config, log=lambda _: None)
+  for a, b in zip(jax.tree.leaves(from_bytes), jax.tree.leaves(from_floats),
+                  strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
   redrawn = dataclasses.replace(config, redraw_each_epoch=True)
   with pytest.raises(UserError, match='cannot be drawn anew'):

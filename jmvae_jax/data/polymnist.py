@@ -216,13 +216,15 @@ def render(grey_levels: np.ndarray, photos: Sequence[np.ndarray],
   ink = grey_levels.reshape(-1, SIDE, SIDE) > INK_THRESHOLD
   n = len(recipe.digits)
   out = np.empty((n, len(photos), SIDE, SIDE, 3), np.uint8)
-  offsets = np.arange(SIDE)
+  # windows[top, left] = photo[top:top + 28, left:left + 28] as [3, 28, 28].
+  windows = [np.lib.stride_tricks.sliding_window_view(photo, (SIDE, SIDE),
+                                                      axis=(0, 1))
+             for photo in photos]
   for start in range(0, n, chunk):
     rows = slice(start, start + chunk)
-    for m, photo in enumerate(photos):
+    for m, window in enumerate(windows):
       top, left = recipe.corners[rows, m, 0], recipe.corners[rows, m, 1]
-      crops = photo[(top[:, None] + offsets)[:, :, None],
-                    (left[:, None] + offsets)[:, None, :]]
+      crops = window[top, left].transpose(0, 2, 3, 1)
       out[rows, m] = composite(ink[recipe.digits[rows, m]], crops)
   return out
 

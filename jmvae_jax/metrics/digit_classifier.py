@@ -52,6 +52,9 @@ from jmvae_jax.errors import UserError
 from jmvae_jax.training import optim
 
 _KERNEL = 5  # Side of the convolutions' kernels; their stride is 2.
+# Byte b as the float32 b / 255, divided by NumPy (XLA may multiply by the
+# reciprocal instead, which can differ in the last bit).
+_BYTE_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,6 +246,8 @@ def _make_train_epoch(config: ClassifierConfig, num_images: int,
       params, opt_state = carry
       batch, index = inputs
       batch_images = images[batch]
+      if batch_images.dtype == jnp.uint8:
+        batch_images = jnp.asarray(_BYTE_VALUES)[batch_images]
       if config.max_shift:
         batch_images = random_shifts(jax.random.fold_in(key, index + 1),
                                      batch_images, config.max_shift,
@@ -277,7 +282,10 @@ def train_classifier(images: TrainingImages, labels: np.ndarray, *,
 
   Args:
     images: the training images, or a function of the epoch that returns
-      them (a new draw each epoch; called once per epoch, in order).
+      them (a new draw each epoch; called once per epoch, in order), float
+      in [0, 1] or uint8 in 0-255 (the drawn ones: those travel as bytes and
+      each batch is read as byte / 255 in the compiled step, the same bits
+      as dividing first, without an epoch's float32 copy on the host).
     labels: int digits [N], or 0/1 attributes [N, A] (multi-label).
     config: the settings.
     log: receives a line per epoch.
@@ -310,8 +318,7 @@ def train_classifier(images: TrainingImages, labels: np.ndarray, *,
   labels = jnp.asarray(labels, jnp.float32 if num_attributes else jnp.int32)
   shuffle_key = jax.random.fold_in(key, 1)
   for epoch in range(first_epoch, config.epochs):
-    epoch_images = (fixed if fixed is not None
-                    else jnp.asarray(images(epoch), jnp.float32))
+    epoch_images = fixed if fixed is not None else _as_array(images(epoch))
     if epoch_images.shape[0] != labels.shape[0]:
       raise ValueError(f'epoch {epoch} has {epoch_images.shape[0]} images for '
                        f'{labels.shape[0]} labels')
@@ -350,6 +357,13 @@ def _read_progress(path: str | os.PathLike, template: Any) -> tuple[int, Any]:
                     'to train this one from its first epoch')
   return epochs_done, jax.tree.unflatten(jax.tree.structure(template),
                                          [jnp.asarray(x) for x in leaves])
+
+
+def _as_array(images: np.ndarray) -> jax.Array:
+  """uint8 images stay bytes (scaled in the compiled step); others float32."""
+  if images.dtype == np.uint8:
+    return jnp.asarray(images)
+  return jnp.asarray(images, jnp.float32)
 
 
 def _num_attributes(labels: np.ndarray) -> int:

@@ -64,7 +64,12 @@ def modality_data(data: polymnist.PolyMNISTData,
 
 def _scaled(images: np.ndarray) -> np.ndarray:
   """uint8 images [N, 28, 28, 3] -> float32 [N, 2352] in [0, 1]."""
-  return images.reshape(len(images), -1).astype(np.float32) / 255.0
+  return _flat(images).astype(np.float32) / 255.0
+
+
+def _flat(images: np.ndarray) -> np.ndarray:
+  """[N, 28, 28, 3] -> [N, 2352]."""
+  return images.reshape(len(images), -1)
 
 
 def load_or_train(data: polymnist.PolyMNISTData, *,
@@ -110,10 +115,11 @@ def check_modalities(modalities: Sequence[int] | None) -> Sequence[int]:
 
 def _redraw(data: polymnist.PolyMNISTData,
             m: int) -> Callable[[int], np.ndarray] | None:
-  """epoch -> modality m's training images drawn anew, float32 [N, 2352]."""
+  """epoch -> modality m's training images drawn anew, uint8 [N, 2352]
+  (the classifier divides them by 255)."""
   if data.generator is None:
     return None
-  return lambda epoch: _scaled(data.generator.redraw(m, epoch))
+  return lambda epoch: _flat(data.generator.redraw(m, epoch))
 
 
 def load_cached(data: polymnist.PolyMNISTData, *,
