@@ -1,9 +1,10 @@
 """Released models (``jmvae_jax.tasks.mnist.release``, ``jmvae_jax.tasks.mnist.export``).
 
 Fast tests export tiny runs trained on synthetic data. The slow ones check
-every committed model under results/mnist_paper/models/ against the check
-bound recorded beside it (load -> bound == recorded within 0.05 nats), and
-prove that check on a model exported here from a tiny run on real MNIST.
+every committed model under results/mnist_paper*/models/ against the check
+bound recorded beside it (load -> bound == recorded within 0.05 nats, on MNIST
+at the model's pixel scale), and prove that check on a model exported here
+from a tiny run on real MNIST.
 """
 
 import dataclasses
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 from jmvae_jax import generation, models
+from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
 from jmvae_jax.tasks.mnist import export, release
 from jmvae_jax.tasks.mnist.config import Config
@@ -29,11 +31,14 @@ from tests.fake_runs import fake_run
 from tests.synthetic import labelled_blobs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS_DIR = os.path.join(ROOT, 'results', 'mnist_paper', 'models')
+# The paper grids on / 256 and on / 255 data.
+MODELS_DIRS = [os.path.join(ROOT, 'results', grid, 'models')
+               for grid in ('mnist_paper', 'mnist_paper_255')]
 COMMITTED = sorted(
-    name for name in (os.listdir(MODELS_DIR) if os.path.isdir(MODELS_DIR)
-                      else ())
-    if release.is_released_model(os.path.join(MODELS_DIR, name)))
+    os.path.relpath(os.path.join(folder, name), ROOT)
+    for folder in MODELS_DIRS if os.path.isdir(folder)
+    for name in os.listdir(folder)
+    if release.is_released_model(os.path.join(folder, name)))
 TINY = Config(model='jmvae_kl', epochs=1, warmup_epochs=1, batch_size=50,
               latent_dim=4, hidden_width=16, eval_k=1, eval_prior_samples=1,
               eval_batch_size=50, eval_chunk_size=1, verify_data=False)
@@ -224,6 +229,14 @@ def test_a_record_of_other_settings_is_refused(runs, blobs, tmp_path):
     json.dump(record, f)
   with pytest.raises(UserError, match='export it again'):
     export.recheck(out, blobs)
+  # Data at another pixel scale than the check's are refused in one line.
+  record['check']['k'] = export.CHECK_K
+  with open(path, 'w') as f:
+    json.dump(record, f)
+  assert record['check']['pixel_scale'] == blobs.pixel_scale == 255
+  other = dataclasses.replace(blobs, pixel_scale=256)
+  with pytest.raises(UserError, match='load MNIST with pixel_scale=255'):
+    export.recheck(out, other)
 
 
 def test_load_run_and_the_generate_binary_take_a_released_model(runs, blobs,
@@ -247,9 +260,14 @@ def test_load_run_and_the_generate_binary_take_a_released_model(runs, blobs,
 @pytest.mark.slow
 @pytest.mark.parametrize('name', COMMITTED or [
     pytest.param('none', marks=pytest.mark.skip(
-        reason=f'no released models are committed under {MODELS_DIR} yet'))])
+        reason=f'no released models are committed under {MODELS_DIRS} yet'))])
 def test_committed_model_gives_its_recorded_bound(name, local_mnist):
-  _assert_matches_record(os.path.join(MODELS_DIR, name), local_mnist)
+  path = os.path.join(ROOT, name)
+  scale = release.load_model(path)[2].pixel_scale
+  data = mnist.load_mnist(os.path.expanduser(Config.data_dir),
+                          sources=('local',), pixel_scale=scale)
+  assert data.source == local_mnist.source
+  _assert_matches_record(path, data)
 
 
 @pytest.mark.slow

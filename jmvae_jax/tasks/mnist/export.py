@@ -229,6 +229,7 @@ def export_run(workdir: str | os.PathLike, out_dir: str | os.PathLike, *,
           'images': (f'the first {CHECK_IMAGES} MNIST test images, binarized '
                      'by jmvae_jax.data.mnist.binarize_once (seed 1234)'),
           'data_source': data.source,
+          'pixel_scale': data.pixel_scale,
           'k': CHECK_K,
           'key': f'jax.random.key({CHECK_SEED})',
           'chunk_size': CHECK_CHUNK_SIZE,
@@ -250,14 +251,15 @@ def recheck(path: str | os.PathLike,
 
   Args:
     path: a released model's folder.
-    data: MNIST (or the data the model was exported with).
+    data: MNIST at the pixel scale of the check (the model's), or the data
+      the model was exported with.
 
   Returns:
     'recorded' (from release.json), 'measured' and 'tolerance', in nats.
 
   Raises:
-    UserError: the model cannot be loaded, or its record names settings other
-      than this module's.
+    UserError: the model cannot be loaded, its record names settings other
+      than this module's, or ``data`` is at another pixel scale.
   """
   record = release.read_release(path).get('check', {})
   settings = {'num_images': CHECK_IMAGES, 'k': CHECK_K,
@@ -268,7 +270,13 @@ def recheck(path: str | os.PathLike,
   if differing:
     raise UserError(f'{path} recorded its check bound with {differing}, not '
                     f'this version\'s {settings}; export it again')
-  model, params, _ = release.load_model(path)
+  model, params, config = release.load_model(path)
+  # Releases older than this field were checked at their run's scale.
+  scale = record.get('pixel_scale', config.pixel_scale)
+  if data.pixel_scale != scale:
+    raise UserError(f'{path} was checked on images at / {scale}, the data '
+                    f'given are at / {data.pixel_scale}: load MNIST with '
+                    f'pixel_scale={scale}')
   if record['bound'] != check_bound_name(model):
     raise UserError(f'{path} recorded the bound {record["bound"]!r}, but its '
                     f'model\'s check bound is {check_bound_name(model)!r}; '
