@@ -203,6 +203,9 @@ def test_a_killed_classifier_training_resumes_bit_for_bit(tmp_path):
                                    log=killed_after_epoch_2)
   progress = list((tmp_path / 'classifiers').glob('*.progress.npz'))
   assert len(progress) == 1
+  with np.load(progress[0]) as stored:
+    killed_seconds = float(stored['seconds'])
+  assert killed_seconds > 0
   assert digit_classifier.load_cached(data, cache_dir=tmp_path,
                                       config=config) is None
   lines = []
@@ -215,6 +218,8 @@ def test_a_killed_classifier_training_resumes_bit_for_bit(tmp_path):
                   strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert not progress[0].exists()  # Gone once the classifier is cached.
+  # The training time counts both processes.
+  assert resumed.train_seconds > killed_seconds
   # Another network's progress file is refused, not loaded.
   wider = dataclasses.replace(config, hidden=(8,))
   with pytest.raises(_Killed):

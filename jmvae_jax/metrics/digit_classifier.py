@@ -166,8 +166,8 @@ class DigitClassifier:
     params: the network's parameters.
     config: the settings it was trained with (they give its network).
     test_accuracy: its accuracy on the test images it was checked on.
-    train_seconds: the wall time of its training (of the last process only,
-      when a killed training was resumed).
+    train_seconds: the wall time of its training (summed over the processes
+      of a killed and resumed training).
     path: the cache file it was read from or written to.
     num_attributes: 0 for a digit classifier, else the number A of
       attributes it reads (multi-label).
@@ -297,6 +297,9 @@ def train_classifier(images: TrainingImages, labels: np.ndarray, *,
   Returns:
     The parameters.
   """
+  if config.epochs < 1:
+    raise UserError(f'the classifier needs at least one epoch, got '
+                    f'epochs={config.epochs}')
   if len(labels) < config.batch_size:
     raise UserError(f'the classifier needs at least {config.batch_size} '
                     f'training images, got {len(labels)}')
@@ -308,10 +311,10 @@ def train_classifier(images: TrainingImages, labels: np.ndarray, *,
   train_epoch, optimizer = _make_train_epoch(config, len(labels),
                                              num_attributes)
   opt_state = optimizer.init(params)
-  first_epoch = 0
+  first_epoch, earlier_seconds, start = 0, 0.0, time.perf_counter()
   if progress_path is not None and os.path.isfile(progress_path):
-    first_epoch, (params, opt_state) = _read_progress(progress_path,
-                                                      (params, opt_state))
+    first_epoch, (params, opt_state), earlier_seconds = _read_progress(
+        progress_path, (params, opt_state))
     log(f'classifier: resuming after epoch {first_epoch}/{config.epochs} '
         f'from {progress_path}')
   fixed = None if callable(images) else jnp.asarray(images, jnp.float32)
@@ -326,37 +329,42 @@ def train_classifier(images: TrainingImages, labels: np.ndarray, *,
         params, opt_state, epoch_images, labels,
         jax.random.fold_in(shuffle_key, epoch))
     if progress_path is not None:
-      _write_progress(progress_path, epoch + 1, (params, opt_state))
+      _write_progress(progress_path, epoch + 1, (params, opt_state),
+                      earlier_seconds + time.perf_counter() - start)
     log(f'classifier: epoch {epoch + 1}/{config.epochs}, training '
         f'loss {float(mean_loss):.4f}')
   return params
 
 
-def _write_progress(path: str | os.PathLike, epochs_done: int,
-                    state: Any) -> None:
-  """Writes the state's leaves, in tree order, and the epochs done to PATH."""
+def _write_progress(path: str | os.PathLike, epochs_done: int, state: Any,
+                    seconds: float) -> None:
+  """Writes the state's leaves, in tree order, the epochs done and the
+  training's wall time so far (over every process) to PATH."""
   leaves = {f'leaf_{i}': np.asarray(leaf)
             for i, leaf in enumerate(jax.tree.leaves(jax.device_get(state)))}
   cache.write_atomically(pathlib.Path(path), lambda f: np.savez(
-      f, epochs_done=np.int64(epochs_done), **leaves))
+      f, epochs_done=np.int64(epochs_done), seconds=np.float64(seconds),
+      **leaves))
 
 
-def _read_progress(path: str | os.PathLike, template: Any) -> tuple[int, Any]:
-  """(epochs done, the state) from PATH, shaped as ``template``.
+def _read_progress(path: str | os.PathLike,
+                   template: Any) -> tuple[int, Any, float]:
+  """(epochs done, the state shaped as ``template``, seconds so far) from PATH.
 
   Raises:
     UserError: the file holds another network's state.
   """
   with np.load(path) as stored:
     epochs_done = int(stored['epochs_done'])
-    leaves = [stored[f'leaf_{i}']
-              for i in range(len(stored.files) - 1)]
+    seconds = float(stored['seconds']) if 'seconds' in stored.files else 0.0
+    leaves = [stored[f'leaf_{i}'] for i in range(
+        sum(name.startswith('leaf_') for name in stored.files))]
   expected = jax.tree.leaves(template)
   if [leaf.shape for leaf in leaves] != [np.shape(x) for x in expected]:
     raise UserError(f'{path} holds the training of another network: delete it '
                     'to train this one from its first epoch')
-  return epochs_done, jax.tree.unflatten(jax.tree.structure(template),
-                                         [jnp.asarray(x) for x in leaves])
+  return epochs_done, jax.tree.unflatten(
+      jax.tree.structure(template), [jnp.asarray(x) for x in leaves]), seconds
 
 
 def _as_array(images: np.ndarray) -> jax.Array:
@@ -443,12 +451,12 @@ def load_or_train(data: mnist.LabelledImages, *,
   path = _cache_path(data, cache_dir, config)
   progress = path.removesuffix('.npz') + '.progress.npz'
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  start = time.perf_counter()
   params = train_classifier(
       redraw if config.redraw_each_epoch else data.train_images,
       data.train_labels, config=config, log=log, progress_path=progress)
   params = jax.block_until_ready(params)
-  seconds = time.perf_counter() - start
+  with np.load(progress) as stored:  # Over every process that trained it.
+    seconds = float(stored['seconds'])
   num_attributes = _num_attributes(data.train_labels)
   classifier = DigitClassifier(
       params=jax.device_get(params), path=path, config=config,
