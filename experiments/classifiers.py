@@ -11,7 +11,11 @@ images alone and cached under DATA_DIR/classifiers (CelebA: under its
 --cache_dir, where the detected faces are cached); later
 runs on that data set read it from there and report coherence
 (``jmvae_jax.metrics.coherence``) beside their likelihoods. Running it again
-prints the cached classifiers' test accuracies.
+prints the cached classifiers' test accuracies. The five PolyMNIST
+classifiers of the generated data ship with the library
+(``jmvae_jax.tasks.polymnist.classifiers.RELEASED_DIR``), so this finds them
+there; ``--release`` (maintainers) writes the ones it loaded or trained into
+that folder.
 """
 
 from __future__ import annotations
@@ -48,13 +52,19 @@ _DATA_SEED = flags.DEFINE_integer('data_seed', PolyMNISTConfig.data_seed,
 _MODALITIES = flags.DEFINE_list(
     'modalities', None, 'PolyMNIST: train only these modalities (e.g. 0,1), so '
     'that processes on separate cores share the work; default all five.')
+_RELEASE = flags.DEFINE_bool(
+    'release', False, 'PolyMNIST: also write the classifiers into the '
+    "library's released folder, to ship them (maintainers).")
 _VERIFY_DATA = flags.DEFINE_bool(
     'verify_data', True, 'Check the standard MNIST files by SHA-256.')
 
 
 def _classifiers() -> dict[str, digit_classifier.DigitClassifier]:
   """{name: classifier} of --dataset, each from the cache or trained."""
-  modalities = _modalities()  # Checked before any data are read.
+  modalities = _modalities()  # Flags are checked before any data are read.
+  if _RELEASE.value and _DATASET.value != 'polymnist':
+    raise UserError(f'--release ships PolyMNIST classifiers only; drop it for '
+                    f'--dataset={_DATASET.value}.')
   if _DATASET.value == 'celeba':
     config = CelebAConfig(data_dir=_DATA_DIR.value or CelebAConfig.data_dir,
                           cache_dir=_CACHE_DIR.value,
@@ -93,6 +103,9 @@ def main():
   for name, classifier in _classifiers().items():
     print(f'{name}: test accuracy {classifier.test_accuracy:.4f} '
           f'({classifier.train_seconds:.0f} s of training), {classifier.path}')
+    if _RELEASE.value:
+      path = digit_classifier.release(classifier, classifiers.RELEASED_DIR)
+      print(f'{name}: released as {path} ({os.path.getsize(path)} bytes)')
 
 
 if __name__ == '__main__':

@@ -183,6 +183,35 @@ def test_classifier_training_is_deterministic_and_cached(tmp_path):
   assert other.path != first.path
 
 
+def test_a_released_classifier_is_found_for_its_data_alone(tmp_path):
+  data = labelled_blobs(num_train=300, num_test=100)
+  config = digit_classifier.ClassifierConfig(epochs=1, batch_size=10,
+                                            hidden=(16,))
+  trained = digit_classifier.load_or_train(
+      data, cache_dir=tmp_path / 'trainer', config=config, log=lambda _: None)
+  released = digit_classifier.release(trained, tmp_path / 'released')
+  # A user with an empty cache gets the released one, untrained.
+  lines = []
+  found = digit_classifier.load_or_train(
+      data, cache_dir=tmp_path / 'user', config=config, log=lines.append,
+      released_dir=tmp_path / 'released')
+  assert not lines and found.path == released
+  assert found.test_accuracy == trained.test_accuracy
+  for a, b in zip(jax.tree.leaves(trained.params), jax.tree.leaves(found.params),
+                  strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # The user's own cache comes first; other data or settings miss it.
+  assert digit_classifier.load_cached(
+      data, cache_dir=tmp_path / 'trainer', config=config,
+      released_dir=tmp_path / 'released').path == trained.path
+  other = labelled_blobs(num_train=300, num_test=100, seed=1)
+  for data_, config_ in ((other, config),
+                         (data, dataclasses.replace(config, seed=1))):
+    assert digit_classifier.load_cached(
+        data_, cache_dir=tmp_path / 'user', config=config_,
+        released_dir=tmp_path / 'released') is None
+
+
 class _Killed(Exception):
   """Stands for a SIGKILL part-way through a classifier's training."""
 

@@ -10,6 +10,7 @@ import pytest
 from jmvae_jax.data import cache, mnist, polymnist
 from jmvae_jax.errors import UserError
 from jmvae_jax.tasks.mnist.config import Config
+from jmvae_jax.tasks.polymnist import classifiers
 from tests.synthetic import labelled_blobs
 
 # cache.arrays_sha256 of the PolyMNIST generated with seed 0 from the classic
@@ -155,12 +156,18 @@ def test_missing_data_says_what_to_do(tmp_path):
     polymnist.load_polymnist(tmp_path, sources=('download',))
 
 
-@pytest.mark.slow
-def test_generated_from_real_mnist_has_its_pinned_checksum(local_mnist):
+@pytest.fixture(scope='module')
+def generated_seed0(local_mnist) -> polymnist.PolyMNISTData:
+  """The PolyMNIST generated from the real MNIST with the default seed."""
   del local_mnist  # Only makes sure the classic file is there.
-  data = polymnist.load_polymnist(
+  return polymnist.load_polymnist(
       os.path.expanduser(Config.data_dir), sources=('generate',),
       mnist_sources=('local',))
+
+
+@pytest.mark.slow
+def test_generated_from_real_mnist_has_its_pinned_checksum(generated_seed0):
+  data = generated_seed0
   assert data.train_images.shape == (mnist.MAX_TRAIN, 5, 28, 28, 3)
   assert data.test_images.shape == (10_000, 5, 28, 28, 3)
   assert cache.arrays_sha256({
@@ -207,3 +214,19 @@ def test_published_files_have_no_generator(tmp_path):
   _write_published(tmp_path, data)
   loaded = polymnist.load_polymnist(tmp_path, sources=('files',))
   assert loaded.generator is None
+
+
+@pytest.mark.slow
+def test_the_released_classifiers_judge_the_generated_data(generated_seed0,
+                                                          tmp_path):
+  # An empty cache: all five come from the library's released folder, and
+  # each reads its modality's test images as well as it recorded.
+  judges = classifiers.load_cached(generated_seed0, cache_dir=tmp_path)
+  assert judges is not None and list(judges) == list(polymnist.MODALITY_NAMES)
+  for m, (name, judge) in enumerate(judges.items()):
+    assert os.path.dirname(judge.path) == classifiers.RELEASED_DIR, name
+    test = classifiers.modality_data(generated_seed0, m)
+    # Within one image of 10,000: another CPU may round a borderline one.
+    assert judge.accuracy(test.test_images, test.test_labels) == (
+        pytest.approx(judge.test_accuracy, abs=1e-4)), name
+    assert judge.test_accuracy >= 0.98, name

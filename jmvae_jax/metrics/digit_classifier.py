@@ -5,7 +5,10 @@ The judge of coherence (label-to-image accuracy on MNIST,
 must be independent of the models it judges: this network is trained here on a
 data set's training split alone, never on a model's output. It is trained
 once per (settings, training images) and cached as an npz file; the cache file
-name holds a digest of both, so other data or settings train a new one.
+name holds a digest of both, so other data or settings train a new one. A
+classifier that takes long to train can ship with the library instead
+(``release``; ``load_cached``'s released_dir): same file, same name, so it is
+found exactly when the data and settings are the ones it was trained on.
 
 Networks (``ClassifierConfig``):
 * MNIST: an MLP, 784 -> 512 -> 512 -> 10 with ReLU, trained on images shifted
@@ -400,10 +403,17 @@ def _cache_path(data: mnist.LabelledImages, cache_dir: str | os.PathLike,
 
 def load_cached(data: mnist.LabelledImages, *,
                 cache_dir: str | os.PathLike = '~/.cache/jmvae_jax',
-                config: ClassifierConfig = ClassifierConfig()
+                config: ClassifierConfig = ClassifierConfig(),
+                released_dir: str | os.PathLike | None = None
                 ) -> DigitClassifier | None:
-  """The classifier ``load_or_train`` would return, if it is cached; else None."""
+  """The classifier ``load_or_train`` would return, if it is cached; else None.
+
+  Looks in CACHE_DIR/classifiers, then in ``released_dir`` (classifiers that
+  ship with the library, under the same file names; see ``release``).
+  """
   path = _cache_path(data, cache_dir, config)
+  if not os.path.isfile(path) and released_dir is not None:
+    path = os.path.join(os.fspath(released_dir), os.path.basename(path))
   if not os.path.isfile(path):
     return None
   with np.load(path) as stored:
@@ -417,7 +427,8 @@ def load_or_train(data: mnist.LabelledImages, *,
                   cache_dir: str | os.PathLike = '~/.cache/jmvae_jax',
                   config: ClassifierConfig = ClassifierConfig(),
                   log: Callable[[str], None] = print,
-                  redraw: Callable[[int], np.ndarray] | None = None
+                  redraw: Callable[[int], np.ndarray] | None = None,
+                  released_dir: str | os.PathLike | None = None
                   ) -> DigitClassifier:
   """The classifier of ``data``'s training split: from the cache, or trained.
 
@@ -431,6 +442,8 @@ def load_or_train(data: mnist.LabelledImages, *,
     redraw: epoch -> a new draw of the training images (same labels), for
       ``config.redraw_each_epoch``; the digest is of ``data``'s fixed training
       images (a redraw is a function of them and their generator's seed).
+    released_dir: a folder of released classifiers, read when the cache
+      lacks this one (``load_cached``).
 
   A training killed part-way continues after its last finished epoch, kept
   beside the cache file as digit_net_<digest>.progress.npz, and ends with the
@@ -442,7 +455,8 @@ def load_or_train(data: mnist.LabelledImages, *,
   Returns:
     The classifier, with its test accuracy and training time.
   """
-  cached = load_cached(data, cache_dir=cache_dir, config=config)
+  cached = load_cached(data, cache_dir=cache_dir, config=config,
+                       released_dir=released_dir)
   if cached is not None:
     return cached
   if config.redraw_each_epoch and redraw is None:
@@ -472,3 +486,17 @@ def load_or_train(data: mnist.LabelledImages, *,
   log(f'classifier: {classifier.test_accuracy:.4f} test accuracy after '
       f'{seconds:.0f}s of training; cached in {path}')
   return classifier
+
+
+def release(classifier: DigitClassifier, out_dir: str | os.PathLike) -> str:
+  """Writes ``classifier`` into ``out_dir`` for ``load_cached``'s released_dir.
+
+  The file is its cache file (same name, same float32 arrays and record),
+  compressed; returns its path.
+  """
+  with np.load(classifier.path) as stored:
+    arrays = {name: stored[name] for name in stored.files}
+  path = pathlib.Path(out_dir) / os.path.basename(classifier.path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  cache.write_atomically(path, lambda f: np.savez_compressed(f, **arrays))
+  return os.fspath(path)
