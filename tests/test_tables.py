@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 
+import numpy as np
 import pytest
 
 from jmvae_jax import models
@@ -188,3 +189,21 @@ def test_rows_carry_the_names_readers_know():
           ] == ['MVAE', 'MMVAE', 'MoPoE']
   assert models.display_name('jmvae_zero', alpha=0.1) == 'JMVAE-zero'
   assert models.display_name('a_new_model') == 'a_new_model'
+
+
+def test_collapsed_bounds_are_written_in_scientific_notation():
+  rng = np.random.default_rng()
+  ordinary = -float(rng.uniform(80, 200))
+  collapsed = -float(rng.uniform(1e6, 1e18))
+  conditional = next(t for t in MNIST.tables if t.stem == 'table1_conditional')
+  found = {'jmvae_zero': {'conditional_multiple': [ordinary],
+                          'conditional_single': [collapsed]}}
+  lines = tables.table_rows(conditional, [ROWS_BY_NAME['jmvae_zero']], found,
+                            MNIST.paper)
+  paper_single = MNIST.paper[('jmvae_zero', 'conditional_single')]
+  assert lines[1] == [
+      'JMVAE-zero', '-84.64', f'{ordinary:.2f}', f'{ordinary + 84.64:+.2f}',
+      f'{paper_single:g}', f'{collapsed:.2e}', f'{collapsed - paper_single:+.2e}']
+  # Mean ± standard deviation over seeds, each formatted by its own size.
+  assert tables._ours([collapsed, 0.0]) == (
+      f'{collapsed / 2:.2e} ± {np.std([collapsed, 0.0], ddof=1):.2e}')

@@ -247,13 +247,22 @@ def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
   return found
 
 
+def format_nats(value: float, decimals: int = 2, sign: bool = False) -> str:
+  """A bound in nats for a table: fixed point, or in scientific notation from
+  a million on (a collapsed bound such as JMVAE-zero's single conditional,
+  -1.70e+16, whose digits would otherwise fill the column); ``sign`` writes
+  '+' before a value >= 0 (a difference)."""
+  spec = f'{"+" if sign else ""}.{decimals}{"f" if abs(value) < 1e6 else "e"}'
+  return format(value, spec)
+
+
 def _ours(values: list[float], decimals: int = 2) -> str:
   if not values:
     return ''
   if len(values) == 1:
-    return f'{values[0]:.{decimals}f}'
-  return (f'{np.mean(values):.{decimals}f} ± '
-          f'{np.std(values, ddof=1):.{decimals}f}')
+    return format_nats(values[0], decimals)
+  return (f'{format_nats(float(np.mean(values)), decimals)} ± '
+          f'{format_nats(float(np.std(values, ddof=1)), decimals)}')
 
 
 def _cells(table: Table, row: Row, key: str,
@@ -267,8 +276,8 @@ def _cells(table: Table, row: Row, key: str,
   if not table.from_paper:
     return (ours,)
   paper = paper_numbers.get((row.name, key))
-  difference = (f'{np.mean(values) - paper:+.{table.decimals}f}'
-                if values and paper is not None else '')
+  difference = ('' if not values or paper is None else format_nats(
+      float(np.mean(values)) - paper, table.decimals, sign=True))
   return ('' if paper is None else f'{paper:g}', ours, difference)
 
 

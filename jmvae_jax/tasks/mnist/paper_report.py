@@ -254,7 +254,7 @@ def write_eq9(loaded: Sequence[tuple[GridRun, Any, Any]],
     readings['paper'] = paper
     values[run.row.name] = readings
     lines.append([run.row.label] + [
-        '' if value is None else f'{value:.2f}' for value in (
+        '' if value is None else tables.format_nats(value) for value in (
             paper, readings['tables'], readings['ours'], readings['tars'])])
   note = (f'Ours and the authors\' code\'s (Tars) reading on the first '
           f'{len(labels)} test images, k={settings.eq9_k}, the same draws '
