@@ -31,8 +31,9 @@ in all; trained at commit a9d2505, the judges of ``results/polymnist``), so
 runs on that data report coherence with no training; other data (the
 published files, another seed) or other settings have other digests and
 train their own. Rounding them to bfloat16 would halve that, but changes 0.4-
-0.6% of their readings of generated images (7 of 50,000 test images), so
-coherence would no longer match the committed results exactly.
+0.6% of their readings of generated images (and 7 of the 50,000 readings of
+the test images), so coherence would no longer match the committed results
+exactly.
 """
 
 from __future__ import annotations
