@@ -72,7 +72,7 @@ def define_tables_flags(
     config_defaults: Mapping[str, Any] | None = None,
 ) -> Callable[..., None]:
   """Defines the flags of a tables binary: where the runs and tables go, which
-  rows and seeds, ``--tables_only``, and one flag per setting of
+  rows and seeds, ``--tables_only``, ``--skip_busy``, and one flag per setting of
   ``config_class`` but those each row sets (model, alpha, seed).
 
   Returns:
@@ -94,6 +94,10 @@ def define_tables_flags(
       defaults=config_defaults)
   tables_only = flags.DEFINE_bool('tables_only', False,
                                   'Only write the tables from finished runs.')
+  skip_busy = flags.DEFINE_bool(
+      'skip_busy', False,
+      'Skip a run another process is training instead of stopping, so that '
+      'the same command started N times trains N runs at once.')
 
   def reproduce(*, train: Callable[..., Any],
                 train_grid: Callable[..., Any] | None = None,
@@ -105,6 +109,7 @@ def define_tables_flags(
         table_set, base, tables.select_rows(table_set, rows.value),
         tables.parse_seeds(seeds.value), train=train, train_grid=train_grid,
         root=root.value, out_dir=out_dir.value or root.value,
-        tables_only=tables_only.value, as_grids=as_grids)
+        tables_only=tables_only.value, as_grids=as_grids,
+        skip_busy=skip_busy.value)
 
   return reproduce

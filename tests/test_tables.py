@@ -15,6 +15,7 @@ from jmvae_jax.tasks.mnist import grid
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
 from jmvae_jax.tasks.mnist.tables import MNIST, ROWS_BY_NAME
+from jmvae_jax.training.workdir import WorkdirInUse, locked
 from tests.synthetic import labelled_blobs
 
 TINY = Config(epochs=1, warmup_epochs=1, batch_size=50, latent_dim=4,
@@ -77,6 +78,57 @@ def _fake_train(config, workdir, *, data, log):
   with open(os.path.join(workdir, 'results.json'), 'w') as f:
     json.dump(results, f)
   return results
+
+
+def _locking_fake_train(config, workdir, *, data, log):
+  """_fake_train in a locked workdir, as train_and_evaluate runs."""
+  os.makedirs(workdir, exist_ok=True)
+  with locked(workdir):
+    return _fake_train(config, workdir, data=data, log=log)
+
+
+def test_a_run_another_process_trains_stops_the_grid_unless_skipped(tmp_path):
+  rows = [ROWS_BY_NAME['vae'], ROWS_BY_NAME['cvae']]
+  busy = tables.run_dir(str(tmp_path), rows[0], 1)
+  os.makedirs(busy)
+  with locked(busy):  # Another launch of the same grid is training VAE seed 1.
+    with pytest.raises(WorkdirInUse, match='in use by another run'):
+      tables.run_grid(str(tmp_path), rows, [0, 1], TINY,
+                      train=_locking_fake_train, log=lambda _: None)
+    messages = []
+    tables.run_grid(str(tmp_path), rows, [0, 1], TINY,
+                    train=_locking_fake_train, log=messages.append,
+                    skip_busy=True)
+  # The first call trained VAE seed 0, then stopped at the busy run.
+  assert messages[0] == 'VAE, seed 0: finished, skipped'
+  busy_lines = [m for m in messages if m.startswith('VAE, seed 1')]
+  assert len(busy_lines) == 2  # 'training in ...', then the skip.
+  assert busy_lines[1].startswith('VAE, seed 1: another process is training '
+                                  f'it (process {os.getpid()} on ')
+  assert busy_lines[1].endswith(', skipped')
+  # The other runs were trained; the busy one was left to its owner.
+  finished = {(row.name, seed) for row in rows for seed in (0, 1)
+              if os.path.exists(os.path.join(
+                  tables.run_dir(str(tmp_path), row, seed), 'results.json'))}
+  assert finished == {('vae', 0), ('cvae', 0), ('cvae', 1)}
+
+
+def test_a_run_finished_by_another_process_meanwhile_is_not_retrained(tmp_path):
+  rows = [ROWS_BY_NAME['vae'], ROWS_BY_NAME['cvae']]
+  trained = []
+
+  def train_and_finish_the_next(config, workdir, *, data, log):
+    # While this run trains, another process finishes CVAE seed 0.
+    trained.append((config.model, config.seed))
+    _fake_train(dataclasses.replace(config, model='cvae'),
+                tables.run_dir(str(tmp_path), rows[1], 0), data=data, log=log)
+    return _fake_train(config, workdir, data=data, log=log)
+
+  messages = []
+  tables.run_grid(str(tmp_path), rows, [0], TINY,
+                  train=train_and_finish_the_next, log=messages.append)
+  assert trained == [('vae', 0)]
+  assert 'CVAE, seed 0: finished by another process, skipped' in messages
 
 
 def test_progress_line_counts_runs_and_extrapolates_the_mean_run_time():

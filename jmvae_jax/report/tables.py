@@ -25,7 +25,7 @@ import numpy as np
 
 from jmvae_jax.errors import UserError
 from jmvae_jax.training.evaluation import format_duration
-from jmvae_jax.training.workdir import write_json_atomically
+from jmvae_jax.training.workdir import WorkdirInUse, write_json_atomically
 
 # A run's settings: a data set's config dataclass.
 RunConfig = Any
@@ -151,7 +151,7 @@ def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
              base: RunConfig, *, train: TrainFn,
              train_grid: TrainGridFn | None = None, data: Any = None,
              log: Callable[[str], None] = print,
-             as_grids: bool = False) -> None:
+             as_grids: bool = False, skip_busy: bool = False) -> None:
   """Trains and evaluates every (row, seed) not already finished under ``root``.
 
   A run counts as finished when its results.json has the requested epochs and
@@ -160,6 +160,12 @@ def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
   defaults to the data set in base.data_dir.
   After each run, ``log`` gets a line with the grid's progress and ETA (see
   ``progress_line``).
+
+  With ``skip_busy``, a run that another process is training (its workdir
+  locked: ``WorkdirInUse``) is skipped instead of stopping the grid, so that
+  several processes started with the same grid share it: each takes the next
+  run that is neither finished nor held. Whether a run is finished is checked
+  again just before it starts, since another process may have finished it.
 
   With ``as_grids`` (and a data set that has a ``train_grid``), the runs not
   yet started are first trained as one program per model type (e.g. the
@@ -181,9 +187,19 @@ def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
     _train_fresh_runs_as_grids(pending, train_grid, root, data, log)
   start = time.perf_counter()
   for done, (row, seed, config, workdir) in enumerate(pending, 1):
+    if _finished(workdir, config):
+      log(f'{row.label}, seed {seed}: finished by another process, skipped')
+      continue
     log(f'{row.label}, seed {seed}: training in {workdir} '
         f'(run {done} of {len(pending)})')
-    train(config, workdir, data=data, log=log)
+    try:
+      train(config, workdir, data=data, log=log)
+    except WorkdirInUse as busy:
+      if not skip_busy:
+        raise
+      log(f'{row.label}, seed {seed}: another process is training it '
+          f'({busy.holder}), skipped')
+      continue
     log(progress_line(done, len(pending), time.perf_counter() - start))
 
 
@@ -358,7 +374,7 @@ def reproduce(table_set: TableSet, base: RunConfig, rows: Sequence[Row],
               seeds: Sequence[int], *, train: TrainFn,
               train_grid: TrainGridFn | None = None, root: str, out_dir: str,
               tables_only: bool = False, as_grids: bool = False,
-              data: Any = None,
+              skip_busy: bool = False, data: Any = None,
               log: Callable[[str], None] = print) -> list[str]:
   """What a tables binary does: runs the grid, then writes the tables.
 
@@ -380,6 +396,7 @@ def reproduce(table_set: TableSet, base: RunConfig, rows: Sequence[Row],
     tables_only: only tabulate the runs already in ``root``.
     as_grids: train runs not yet started as one program per model type (see
       ``run_grid``).
+    skip_busy: skip runs another process is training (see ``run_grid``).
     data: passed to every run (default: each loads base.data_dir).
     log: receives progress lines and the tables.
 
@@ -389,7 +406,7 @@ def reproduce(table_set: TableSet, base: RunConfig, rows: Sequence[Row],
   start = time.perf_counter()
   if not tables_only:
     run_grid(root, rows, seeds, base, train=train, train_grid=train_grid,
-             data=data, log=log, as_grids=as_grids)
+             data=data, log=log, as_grids=as_grids, skip_busy=skip_busy)
   budget = describe_budget(table_set, base, seeds)
   note = f'Budget: {json.dumps(budget)}. {table_set.paper_budget}'
   paths = write_tables(table_set, root, out_dir, rows, seeds, note=note)

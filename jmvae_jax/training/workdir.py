@@ -21,6 +21,20 @@ from jmvae_jax.errors import UserError
 LOCK_FILE = '.lock'
 
 
+class WorkdirInUse(UserError):
+  """Another live process holds the run directory's lock.
+
+  Attributes:
+    holder: who holds it, as the holder wrote it ('process 123 on host,
+      since 2026-12-05 13:05:41'), or 'unknown process'.
+  """
+
+  def __init__(self, workdir: str, holder: str):
+    super().__init__(f'--workdir={workdir} is in use by another run ({holder}); '
+                     'wait for it to end or use another --workdir')
+    self.holder = holder
+
+
 def write_json_atomically(path: str, text: str) -> None:
   """Writes ``text`` through a temporary file that replaces ``path`` when complete."""
   tmp = f'{path}.tmp'
@@ -56,7 +70,7 @@ def locked(workdir: str) -> Iterator[None]:
   multi-process run only process 0 locks.
 
   Raises:
-    UserError: another live process holds the lock; the message names it.
+    WorkdirInUse: another live process holds the lock; the message names it.
   """
   if jax.process_index() != 0:
     yield
@@ -68,9 +82,7 @@ def locked(workdir: str) -> Iterator[None]:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
       holder = os.pread(fd, 200, 0).decode(errors='replace').strip()
-      raise UserError(f'--workdir={workdir} is in use by another run '
-                      f'({holder or "unknown process"}); wait for it to end '
-                      'or use another --workdir') from None
+      raise WorkdirInUse(workdir, holder or 'unknown process') from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f'process {os.getpid()} on {socket.gethostname()}, since '
               f'{time.strftime("%Y-%m-%d %H:%M:%S")}'.encode(), 0)
