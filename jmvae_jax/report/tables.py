@@ -331,12 +331,18 @@ def to_csv(lines: list[list[str]]) -> str:
 def write_tables(table_set: TableSet, root: str, out_dir: str,
                  rows: Sequence[Row], seeds: Sequence[int],
                  note: str = '') -> list[str]:
-  """Writes each table as Markdown and CSV into ``out_dir``; returns the paths."""
+  """Writes each table as Markdown and CSV into ``out_dir``; returns the paths.
+
+  A table without a line for ``rows`` is not written (coherence when no run
+  measured it; Table 3 for rows without a joint bound).
+  """
   found = collect(root, rows, seeds)
   os.makedirs(out_dir, exist_ok=True)
   paths = []
   for table in table_set.tables:
     lines = table_rows(table, rows, found, table_set.paper)
+    if len(lines) == 1:  # The header alone.
+      continue
     for suffix, text in (('md', to_markdown(table.title, lines, note)),
                          ('csv', to_csv(lines))):
       path = os.path.join(out_dir, f'{table.stem}.{suffix}')
