@@ -31,9 +31,12 @@ def test_tiny_grid_fills_every_cell_and_skips_finished_runs(tmp_path):
                   train=train_and_evaluate, data=data, log=messages.append)
   paths = tables.write_tables(MNIST, str(tmp_path), str(tmp_path / 'out'),
                               MNIST.rows, [0, 1], note='tiny budget')
-  # The tiny runs measure no coherence (no classifier): its table is left out.
+  # The tiny runs measure no coherence (no classifier): its table is left out;
+  # the targets are checked beside the paper's tables.
   paper_tables = [table for table in MNIST.tables if table.from_paper]
-  assert len(paths) == 2 * len(paper_tables) < 2 * len(MNIST.tables)
+  assert sorted(os.path.basename(path) for path in paths) == sorted(
+      f'{stem}.{suffix}' for stem in [t.stem for t in paper_tables] + ['targets']
+      for suffix in ('md', 'csv'))
 
   for table in paper_tables:
     with open(tmp_path / 'out' / f'{table.stem}.csv') as f:
@@ -159,9 +162,9 @@ def test_grid_reports_progress_and_where_it_wrote_the_tables(tmp_path):
   assert progress[-1].endswith('ETA 0s')
   # Last, every file written, as absolute paths that exist. VAE and CVAE have
   # no joint bound and no run measured coherence: those tables, empty, are
-  # not written.
+  # not written; their targets are checked.
   written = [str(out_dir / f'{stem}.{suffix}')
-             for stem in ('table1_marginal', 'table1_conditional')
+             for stem in ('table1_marginal', 'table1_conditional', 'targets')
              for suffix in ('md', 'csv')] + [str(out_dir / 'budget.json')]
   assert not any(os.path.exists(out_dir / f'{stem}.md')
                  for stem in ('table3_joint', 'coherence'))
@@ -214,7 +217,7 @@ def test_coherence_is_tabulated_without_paper_columns(tmp_path):
     lines = list(csv.reader(f))
   assert lines == [
       ['model', 'label -> image', 'image -> label', 'unconditional'],
-      ['CVAE', '0.951', '', ''],
+      ['CVAE', '0.951 (1 of 2 seeds)', '', ''],
       ['JMVAE-kl, alpha=0.1', '0.710 ± 0.014', '', '']]
 
 
@@ -266,3 +269,47 @@ def test_collapsed_bounds_are_written_in_scientific_notation():
   # Mean ± standard deviation over seeds, each formatted by its own size.
   assert tables._ours([collapsed, 0.0]) == (
       f'{collapsed / 2:.2e} ± {np.std([collapsed, 0.0], ddof=1):.2e}')
+
+
+def test_targets_and_unfinished_seeds_are_written_beside_the_tables(tmp_path):
+  rng = np.random.default_rng()
+  values = {'cvae': -83.80 + rng.uniform(-0.6, 0.6, size=3),  # Every seed.
+            'cmma': -86.12 + rng.uniform(-0.6, 0.6, size=2)}  # 2 of 3 seeds.
+  for row, bounds in values.items():
+    for seed, bound in enumerate(bounds):
+      workdir = tables.run_dir(str(tmp_path), ROWS_BY_NAME[row], seed)
+      os.makedirs(workdir)
+      with open(os.path.join(workdir, 'results.json'), 'w') as f:
+        json.dump({'conditional_multiple': bound}, f)
+  rows = [ROWS_BY_NAME['cvae'], ROWS_BY_NAME['cmma']]
+  tables.write_tables(MNIST, str(tmp_path), str(tmp_path / 'out'), rows,
+                      [0, 1, 2])
+
+  def ours(bounds, of=''):
+    return (f'{np.mean(bounds):.2f} ± {np.std(bounds, ddof=1):.2f}' + of)
+
+  with open(tmp_path / 'out' / 'table1_conditional.csv') as f:
+    lines = list(csv.reader(f))
+  assert [line[2] for line in lines[1:]] == [
+      ours(values['cvae']), ours(values['cmma'], ' (2 of 3 seeds)')]
+
+  # Only the targets whose rows were asked for: two cells and their order.
+  with open(tmp_path / 'out' / 'targets.csv') as f:
+    lines = list(csv.reader(f))
+  held = {row: abs(np.mean(bounds) - paper) <= 0.3
+          for (row, bounds), paper in zip(values.items(), (-83.80, -86.12))}
+  gap = np.mean(values['cvae']) - np.mean(values['cmma'])
+  assert lines == [
+      ['target', 'paper', 'ours', 'ours - paper', 'held'],
+      ['CVAE, conditional multiple within 0.3 nats of the paper', '-83.80',
+       ours(values['cvae']), f'{np.mean(values["cvae"]) + 83.80:+.2f}',
+       'yes' if held['cvae'] else 'no'],
+      ['CMMA, conditional multiple within 0.3 nats of the paper', '-86.12',
+       ours(values['cmma'], ' (2 of 3 seeds)'),
+       f'{np.mean(values["cmma"]) + 86.12:+.2f}',
+       'yes' if held['cmma'] else 'no'],
+      ['CVAE, conditional multiple above CMMA, conditional multiple', '+2.32',
+       f'{gap:+.2f}', '', 'yes' if gap > 0 else 'no']]
+  markdown = (tmp_path / 'out' / 'targets.md').read_text()
+  assert (f'{sum(held.values())} of 2 cell targets held; '
+          f'{int(gap > 0)} of 1 order targets held.') in markdown

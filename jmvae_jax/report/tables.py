@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from jmvae_jax.errors import UserError
+from jmvae_jax.report import targets as targets_lib
 from jmvae_jax.training.evaluation import format_duration
 from jmvae_jax.training.workdir import WorkdirInUse, write_json_atomically
 
@@ -99,6 +100,8 @@ class TableSet:
       paper's footing, so that its numbers may stand beside the paper's.
     more_rows: models the paper does not have (MNIST: the successors of
       JMVAE), run and tabulated only when named (``--rows``).
+    targets: how close a reproduction must come to ``paper``
+      (``jmvae_jax.report.targets``), checked in targets.md.
   """
 
   rows: tuple[Row, ...]
@@ -108,6 +111,7 @@ class TableSet:
   paper_budget: str
   comparable: Callable[[Mapping[str, Any]], bool] = lambda config: True
   more_rows: tuple[Row, ...] = ()
+  targets: tuple[targets_lib.Target, ...] = ()
 
   @property
   def rows_by_name(self) -> dict[str, Row]:
@@ -272,23 +276,27 @@ def format_nats(value: float, decimals: int = 2, sign: bool = False) -> str:
   return format(value, spec)
 
 
-def _ours(values: list[float], decimals: int = 2) -> str:
+def _ours(values: list[float], decimals: int = 2, num_seeds: int = 1) -> str:
+  """Our cell: the value, or mean ± standard deviation over seeds, and how
+  many seeds it has when fewer than the ``num_seeds`` asked for have finished."""
   if not values:
     return ''
-  if len(values) == 1:
-    return format_nats(values[0], decimals)
-  return (f'{format_nats(float(np.mean(values)), decimals)} ± '
+  text = (format_nats(values[0], decimals) if len(values) == 1 else
+          f'{format_nats(float(np.mean(values)), decimals)} ± '
           f'{format_nats(float(np.std(values, ddof=1)), decimals)}')
+  if len(values) < num_seeds:
+    text += f' ({len(values)} of {num_seeds} seeds)'
+  return text
 
 
 def _cells(table: Table, row: Row, key: str,
            found: dict[str, dict[str, list[float]]],
-           paper_numbers: Mapping[tuple[str, str], float]
+           paper_numbers: Mapping[tuple[str, str], float], num_seeds: int
            ) -> tuple[str, ...]:
   """(paper, ours, ours - paper) for one cell, or (ours,) for a table the
   paper does not have; '' where there is none."""
   values = found.get(row.name, {}).get(key, [])
-  ours = _ours(values, table.decimals)
+  ours = _ours(values, table.decimals, num_seeds)
   if not table.from_paper:
     return (ours,)
   paper = paper_numbers.get((row.name, key))
@@ -299,9 +307,10 @@ def _cells(table: Table, row: Row, key: str,
 
 def table_rows(table: Table, rows: Sequence[Row],
                found: dict[str, dict[str, list[float]]],
-               paper: Mapping[tuple[str, str], float]
+               paper: Mapping[tuple[str, str], float], num_seeds: int = 1
                ) -> list[list[str]]:
-  """The header and one line per row that has a paper number or a result."""
+  """The header and one line per row that has a paper number or a result;
+  ``num_seeds``: how many seeds were asked for."""
   header = ['model']
   for title, _ in table.columns:
     header += ([f'{title}: paper', f'{title}: ours', f'{title}: ours - paper']
@@ -309,10 +318,63 @@ def table_rows(table: Table, rows: Sequence[Row],
   lines = [header]
   for row in rows:
     cells = [c for _, key in table.columns
-             for c in _cells(table, row, key, found, paper)]
+             for c in _cells(table, row, key, found, paper, num_seeds)]
     if any(cells):
       lines.append([row.label] + cells)
   return lines
+
+
+def _cell_name(cell: targets_lib.Cell, labels: Mapping[str, str]) -> str:
+  name, key = cell
+  return f'{labels[name]}, {key.replace("_", " ")}'
+
+
+def target_rows(table_set: TableSet, rows: Sequence[Row],
+                found: dict[str, dict[str, list[float]]], num_seeds: int = 1
+                ) -> tuple[list[list[str]], str]:
+  """The targets of ``table_set`` whose cells are all in ``rows``, checked.
+
+  Returns:
+    The header and one line per target (the target; the paper's number, or
+    for an order the paper's gap higher - lower; ours likewise, from the means
+    over seeds; ours - paper; whether it held), and a sentence counting what
+    held.
+  """
+  labels = {row.name: row.label for row in rows}
+  chosen = [target for target in table_set.targets
+            if all(name in labels for name, _ in target.cells)]
+  means = {(name, key): float(np.mean(values))
+           for name, by_key in found.items()
+           for key, values in by_key.items() if values}
+  lines = [['target', 'paper', 'ours', 'ours - paper', 'held']]
+  counts = {kind: [0, 0, 0] for kind in ('cell', 'order')}  # Held, run, all.
+  for outcome in targets_lib.check(chosen, means, table_set.paper):
+    target = outcome.target
+    if isinstance(target, targets_lib.Near):
+      kind = 'cell'
+      values = found.get(target.cell[0], {}).get(target.cell[1], [])
+      cells = [f'{_cell_name(target.cell, labels)} '
+               f'{target.describe_tolerance()} of the paper',
+               format_nats(outcome.paper), _ours(values, num_seeds=num_seeds),
+               '' if outcome.ours is None else
+               format_nats(outcome.ours - outcome.paper, sign=True)]
+    else:
+      kind = 'order'
+      cells = [f'{_cell_name(target.higher, labels)} above '
+               f'{_cell_name(target.lower, labels)}',
+               format_nats(outcome.paper, sign=True),
+               '' if outcome.ours is None else
+               format_nats(outcome.ours, sign=True), '']
+    held = {True: 'yes', False: 'no', None: 'not run yet'}[outcome.held]
+    lines.append(cells + [held])
+    counts[kind][0] += bool(outcome.held)
+    counts[kind][1] += outcome.held is not None
+    counts[kind][2] += 1
+  summary = '; '.join(
+      f'{held} of {run} {kind} targets held' + (
+          f' ({total - run} not run yet)' if total > run else '')
+      for kind, (held, run, total) in counts.items() if total)
+  return lines, summary
 
 
 def to_markdown(title: str, lines: list[list[str]], note: str = '') -> str:
@@ -334,18 +396,26 @@ def write_tables(table_set: TableSet, root: str, out_dir: str,
   """Writes each table as Markdown and CSV into ``out_dir``; returns the paths.
 
   A table without a line for ``rows`` is not written (coherence when no run
-  measured it; Table 3 for rows without a joint bound).
+  measured it; Table 3 for rows without a joint bound). The set's targets
+  among ``rows`` go into targets.md (see ``target_rows``).
   """
   found = collect(root, rows, seeds)
   os.makedirs(out_dir, exist_ok=True)
+  pages = [(table.stem, table.title,
+            table_rows(table, rows, found, table_set.paper, len(seeds)), note)
+           for table in table_set.tables]
+  if table_set.targets:
+    lines, summary = target_rows(table_set, rows, found, len(seeds))
+    pages.append(('targets', 'Reproduction targets', lines, (
+        f'{summary}. Ours are means over seeds; for an order, paper and ours '
+        f'are the gap higher - lower in nats. {note}').strip()))
   paths = []
-  for table in table_set.tables:
-    lines = table_rows(table, rows, found, table_set.paper)
+  for stem, title, lines, page_note in pages:
     if len(lines) == 1:  # The header alone.
       continue
-    for suffix, text in (('md', to_markdown(table.title, lines, note)),
+    for suffix, text in (('md', to_markdown(title, lines, page_note)),
                          ('csv', to_csv(lines))):
-      path = os.path.join(out_dir, f'{table.stem}.{suffix}')
+      path = os.path.join(out_dir, f'{stem}.{suffix}')
       with open(path, 'w') as f:
         f.write(text)
       paths.append(path)
