@@ -3,6 +3,7 @@ r"""Train (once) the digit classifiers that judge coherence.
   python -m experiments.classifiers --dataset=polymnist   # five, one per modality
   python -m experiments.classifiers --dataset=polymnist --modalities=3,4   # two
   python -m experiments.classifiers --dataset=mnist       # one, for label <-> image
+  python -m experiments.classifiers --dataset=mnist --pixel_scale=255   # --paper's
   python -m experiments.classifiers --dataset=celeba --data_dir=PATH_TO_CELEBA
 
 Each classifier (``jmvae_jax.metrics.digit_classifier``; for CelebA one that
@@ -12,10 +13,11 @@ images alone and cached under DATA_DIR/classifiers (CelebA: under its
 runs on that data set read it from there and report coherence
 (``jmvae_jax.metrics.coherence``) beside their likelihoods. Running it again
 prints the cached classifiers' test accuracies. The five PolyMNIST
-classifiers of the generated data ship with the library
-(``jmvae_jax.tasks.polymnist.classifiers.RELEASED_DIR``), so this finds them
-there; ``--release`` (maintainers) writes the ones it loaded or trained into
-that folder.
+classifiers of the generated data and the MNIST ones of the classic pickle
+ship with the library (``jmvae_jax.tasks.polymnist.classifiers.RELEASED_DIR``,
+``jmvae_jax.tasks.mnist.digit_judge.RELEASED_DIR``), so this finds them there;
+``--release`` (maintainers) writes the ones it loaded or trained into that
+folder.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from jmvae_jax.metrics import digit_classifier
 from jmvae_jax.tasks.celeba import attribute_classifier
 from jmvae_jax.tasks.celeba import config as celeba_config
 from jmvae_jax.tasks.celeba.config import CelebAConfig
+from jmvae_jax.tasks.mnist import digit_judge
 from jmvae_jax.tasks.polymnist import classifiers
 from jmvae_jax.tasks.polymnist.config import PolyMNISTConfig
 
@@ -52,9 +55,13 @@ _DATA_SEED = flags.DEFINE_integer('data_seed', PolyMNISTConfig.data_seed,
 _MODALITIES = flags.DEFINE_list(
     'modalities', None, 'PolyMNIST: train only these modalities (e.g. 0,1), so '
     'that processes on separate cores share the work; default all five.')
+_PIXEL_SCALE = flags.DEFINE_enum(
+    'pixel_scale', str(mnist.PICKLE_SCALE), ['255', '256'],
+    'MNIST: the grey level is the 8-bit value over this, as in the runs '
+    'judged (--paper reads / 255).')
 _RELEASE = flags.DEFINE_bool(
-    'release', False, 'PolyMNIST: also write the classifiers into the '
-    "library's released folder, to ship them (maintainers).")
+    'release', False, 'PolyMNIST and MNIST: also write the classifiers into '
+    "the library's released folder, to ship them (maintainers).")
 _VERIFY_DATA = flags.DEFINE_bool(
     'verify_data', True, 'Check the standard MNIST files by SHA-256.')
 
@@ -62,9 +69,9 @@ _VERIFY_DATA = flags.DEFINE_bool(
 def _classifiers() -> dict[str, digit_classifier.DigitClassifier]:
   """{name: classifier} of --dataset, each from the cache or trained."""
   modalities = _modalities()  # Flags are checked before any data are read.
-  if _RELEASE.value and _DATASET.value != 'polymnist':
-    raise UserError(f'--release ships PolyMNIST classifiers only; drop it for '
-                    f'--dataset={_DATASET.value}.')
+  if _RELEASE.value and _DATASET.value == 'celeba':
+    raise UserError('--release ships PolyMNIST and MNIST classifiers only; '
+                    'drop it for --dataset=celeba.')
   if _DATASET.value == 'celeba':
     config = CelebAConfig(data_dir=_DATA_DIR.value or CelebAConfig.data_dir,
                           cache_dir=_CACHE_DIR.value,
@@ -74,8 +81,9 @@ def _classifiers() -> dict[str, digit_classifier.DigitClassifier]:
         cache_dir=config.cache_dir or config.data_dir)}
   data_dir = os.path.expanduser(_DATA_DIR.value or PolyMNISTConfig.data_dir)
   if _DATASET.value == 'mnist':
-    return {'image': digit_classifier.load_or_train(
-        mnist.load_mnist(data_dir, verify=_VERIFY_DATA.value),
+    return {'image': digit_judge.load_or_train(
+        mnist.load_mnist(data_dir, verify=_VERIFY_DATA.value,
+                         pixel_scale=int(_PIXEL_SCALE.value)),
         cache_dir=data_dir)}
   return classifiers.load_or_train(
       polymnist.load_polymnist(data_dir, seed=_DATA_SEED.value,
@@ -104,7 +112,9 @@ def main():
     print(f'{name}: test accuracy {classifier.test_accuracy:.4f} '
           f'({classifier.train_seconds:.0f} s of training), {classifier.path}')
     if _RELEASE.value:
-      path = digit_classifier.release(classifier, classifiers.RELEASED_DIR)
+      path = digit_classifier.release(
+          classifier, digit_judge.RELEASED_DIR if _DATASET.value == 'mnist'
+          else classifiers.RELEASED_DIR)
       print(f'{name}: released as {path} ({os.path.getsize(path)} bytes)')
 
 

@@ -5,8 +5,8 @@
 MNIST: images binarized afresh at every step, labels one-hot, learning-curve
 bounds every config.curve_every epochs, and the test metrics of
 ``jmvae_jax.tasks.mnist.evaluation`` on the test images binarized once,
-with label <-> image coherence when the digit classifier is cached
-(``python -m experiments.classifiers --dataset=mnist``).
+with label <-> image coherence when the digit classifier is released or cached
+(``digit_judge``; ``python -m experiments.classifiers --dataset=mnist``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import jax
 
 from jmvae_jax import models
 from jmvae_jax.data import mnist
-from jmvae_jax.metrics import coherence, digit_classifier
-from jmvae_jax.tasks.mnist import evaluation, train
+from jmvae_jax.metrics import coherence
+from jmvae_jax.tasks.mnist import digit_judge, evaluation, train
 from jmvae_jax.tasks.mnist.config import RESUME_FIELDS, Config
 from jmvae_jax.tasks.mnist.tables import MNIST as MNIST_TABLES
 from jmvae_jax.training import elbo, experiment, parallel
@@ -60,7 +60,7 @@ class MnistTask:
     images, labels = parallel.replicate(
         (data.train_images, data.train_labels), mesh)
     test_images = mnist.binarize_once(data.test_images)
-    judge = digit_classifier.load_cached(
+    judge = digit_judge.load_cached(
         data, cache_dir=os.path.expanduser(config.data_dir))
 
     def learning_curve(state: train.TrainState, epoch: int) -> dict[str, Any]:
@@ -78,7 +78,7 @@ class MnistTask:
         log(coherence.missing_judges_line(
             'digit classifier for these MNIST training images in '
             f'{config.data_dir}/classifiers',
-            'python -m experiments.classifiers --dataset=mnist'))
+            digit_judge.train_command(data)))
         return results
       return {**results, **evaluation.label_image_coherence(
           eval_model, state.params, test_images, data.test_labels,

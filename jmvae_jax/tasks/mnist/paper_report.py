@@ -11,7 +11,7 @@ Reads the grid ROOT/<row>/seed<N>/ that ``experiments.tables`` trains (see
                          q(z|w); CVAE and CMMA through p(z|w))
   label_accuracy.{json,md}  (c) how often an image drawn from a label is read
                          as that label by an independent digit classifier
-                         (``label_coherence``, ``digit_classifier``)
+                         (``label_coherence``, ``digit_judge``)
   models/<row>_seed<N>/  (d) each finished row's released model
                          (``jmvae_jax.tasks.mnist.export``, ``jmvae_jax.tasks.mnist.release``)
   eq9_readings.{json,md} (e) both readings of the single conditional bound,
@@ -20,8 +20,9 @@ Reads the grid ROOT/<row>/seed<N>/ that ``experiments.tables`` trains (see
 
 Every part skips rows that are missing or not finished (no results.json for
 the configured number of epochs), with a logged note, so the report can be
-re-run as rows land. It never trains a model of the grid; it trains the digit
-classifier once (then reads it from its cache).
+re-run as rows land. It never trains a model of the grid; the digit classifier
+ships with the library for the classic pickle (``digit_judge``), or is trained
+once and cached.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from jmvae_jax.data import mnist
 from jmvae_jax.errors import UserError
 from jmvae_jax.metrics import digit_classifier
 from jmvae_jax.report import grid_curves, summaries, tables
-from jmvae_jax.tasks.mnist import (eq9_readings, export, figures,
+from jmvae_jax.tasks.mnist import (digit_judge, eq9_readings, export, figures,
                                    label_coherence, release, restore)
 from jmvae_jax.tasks.mnist.tables import MNIST
 from jmvae_jax.training.json_files import read_json_object
@@ -385,7 +386,7 @@ def write_paper_report(root: str | os.PathLike, out_dir: str | os.PathLike,
           key=jax.random.fold_in(key, _FIG7_STREAM),
           num_samples=settings.fig7_samples)
       log(f'wrote {paths["Fig. 7"]}')
-      classifier = digit_classifier.load_or_train(
+      classifier = digit_judge.load_or_train(
           data, cache_dir=data_dir, config=classifier_config, log=log)
       paths['label accuracy'] = write_label_accuracy(
           evaluation, classifier, out_dir, settings=settings,
