@@ -32,11 +32,16 @@ def test_tiny_grid_fills_every_cell_and_skips_finished_runs(tmp_path):
   paths = tables.write_tables(MNIST, str(tmp_path), str(tmp_path / 'out'),
                               MNIST.rows, [0, 1], note='tiny budget')
   # The tiny runs measure no coherence (no classifier): its table is left out;
-  # the targets are checked beside the paper's tables.
+  # the targets are checked beside the paper's tables, and every paper cell
+  # is given seed by seed.
   paper_tables = [table for table in MNIST.tables if table.from_paper]
   assert sorted(os.path.basename(path) for path in paths) == sorted(
-      f'{stem}.{suffix}' for stem in [t.stem for t in paper_tables] + ['targets']
-      for suffix in ('md', 'csv'))
+      f'{stem}.{suffix}' for stem in [t.stem for t in paper_tables]
+      + ['targets', 'seeds'] for suffix in ('md', 'csv'))
+  with open(tmp_path / 'out' / 'seeds.csv') as f:
+    by_seed = list(csv.reader(f))[1:]
+  assert len(by_seed) == len(MNIST.paper)
+  assert all(line[3] and line[4] and ' ± ' in line[5] for line in by_seed)
 
   for table in paper_tables:
     with open(tmp_path / 'out' / f'{table.stem}.csv') as f:
@@ -162,9 +167,11 @@ def test_grid_reports_progress_and_where_it_wrote_the_tables(tmp_path):
   assert progress[-1].endswith('ETA 0s')
   # Last, every file written, as absolute paths that exist. VAE and CVAE have
   # no joint bound and no run measured coherence: those tables, empty, are
-  # not written; their targets are checked.
+  # not written; their targets are checked, and with two seeds each bound is
+  # given seed by seed.
   written = [str(out_dir / f'{stem}.{suffix}')
-             for stem in ('table1_marginal', 'table1_conditional', 'targets')
+             for stem in ('table1_marginal', 'table1_conditional', 'targets',
+                          'seeds')
              for suffix in ('md', 'csv')] + [str(out_dir / 'budget.json')]
   assert not any(os.path.exists(out_dir / f'{stem}.md')
                  for stem in ('table3_joint', 'coherence'))
@@ -313,3 +320,44 @@ def test_targets_and_unfinished_seeds_are_written_beside_the_tables(tmp_path):
   markdown = (tmp_path / 'out' / 'targets.md').read_text()
   assert (f'{sum(held.values())} of 2 cell targets held; '
           f'{int(gap > 0)} of 1 order targets held.') in markdown
+
+
+def test_each_bound_is_written_seed_by_seed(tmp_path):
+  rng = np.random.default_rng()
+  alpha = {0: {'marginal_multiple': -86.86 + rng.uniform(-1, 1),
+               'joint': -86.93 + rng.uniform(-1, 1)},
+           2: {'marginal_multiple': -86.86 + rng.uniform(-1, 1),
+               'joint': -86.93 + rng.uniform(-1, 1)}}  # Seed 1 not finished.
+  vae = {1: {'marginal_single': -86.91 + rng.uniform(-1, 1),
+             'test_elbo': -90.0}}  # Not a bound of the paper: no line.
+  for row, runs in (('jmvae_kl_0.1', alpha), ('vae', vae)):
+    for seed, results in runs.items():
+      workdir = tables.run_dir(str(tmp_path), ROWS_BY_NAME[row], seed)
+      os.makedirs(workdir)
+      with open(os.path.join(workdir, 'results.json'), 'w') as f:
+        json.dump(results, f)
+  rows = [ROWS_BY_NAME['vae'], ROWS_BY_NAME['jmvae_kl_0.1']]
+  tables.write_tables(MNIST, str(tmp_path), str(tmp_path / 'out'), rows,
+                      [0, 1, 2])
+  with open(tmp_path / 'out' / 'seeds.csv') as f:
+    lines = list(csv.reader(f))
+
+  def line(label, key, paper, runs):
+    values = [runs[seed][key] for seed in sorted(runs)]
+    mean = (f'{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}'
+            if len(values) > 1 else f'{values[0]:.2f}')
+    return ([label, key.replace('_', ' '), paper]
+            + [f'{runs[seed][key]:.2f}' if seed in runs else ''
+               for seed in (0, 1, 2)]
+            + [mean, f'{np.mean(values) - float(paper):+.2f}'])
+
+  assert lines == [
+      ['model', 'bound', 'paper', 'seed 0', 'seed 1', 'seed 2', 'mean ± sd',
+       'mean - paper'],
+      line('VAE', 'marginal_single', '-86.91', vae),
+      line('JMVAE-kl, alpha=0.1', 'marginal_multiple', '-86.86', alpha),
+      line('JMVAE-kl, alpha=0.1', 'joint', '-86.93', alpha)]
+
+  # One seed asks for no spread: no seeds table.
+  tables.write_tables(MNIST, str(tmp_path), str(tmp_path / 'one'), rows, [0])
+  assert not os.path.exists(tmp_path / 'one' / 'seeds.csv')

@@ -248,22 +248,40 @@ def _current_name(key: str) -> str:
   return legacy if legacy in _BOUNDS else key
 
 
-def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
-            ) -> dict[str, dict[str, list[float]]]:
-  """{row name: {results key: [value per seed found]}} from the runs' results.json."""
-  found: dict[str, dict[str, list[float]]] = {}
+def collect_by_seed(root: str, rows: Sequence[Row], seeds: Sequence[int]
+                    ) -> dict[str, dict[int, dict[str, float]]]:
+  """{row name: {seed: {results key: value}}} for the runs whose results.json
+  exists."""
+  found: dict[str, dict[int, dict[str, float]]] = {}
   for row in rows:
-    values: dict[str, list[float]] = {}
+    found[row.name] = {}
     for seed in seeds:
       path = os.path.join(run_dir(root, row, seed), 'results.json')
       if not os.path.exists(path):
         continue
       with open(path) as f:
         results = json.load(f)
+      found[row.name][seed] = {
+          _current_name(key): float(value) for key, value in results.items()
+          if isinstance(value, (int, float))}
+  return found
+
+
+def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
+            ) -> dict[str, dict[str, list[float]]]:
+  """{row name: {results key: [value per seed found]}} from the runs' results.json."""
+  return _pool_seeds(collect_by_seed(root, rows, seeds))
+
+
+def _pool_seeds(by_seed: Mapping[str, Mapping[int, Mapping[str, float]]]
+                ) -> dict[str, dict[str, list[float]]]:
+  """``collect_by_seed``'s values as {row name: {key: [value per seed]}}."""
+  found: dict[str, dict[str, list[float]]] = {}
+  for name, runs in by_seed.items():
+    found[name] = {}
+    for results in runs.values():
       for key, value in results.items():
-        if isinstance(value, (int, float)):
-          values.setdefault(_current_name(key), []).append(float(value))
-    found[row.name] = values
+        found[name].setdefault(key, []).append(value)
   return found
 
 
@@ -321,6 +339,39 @@ def table_rows(table: Table, rows: Sequence[Row],
              for c in _cells(table, row, key, found, paper, num_seeds)]
     if any(cells):
       lines.append([row.label] + cells)
+  return lines
+
+
+def seed_rows(table_set: TableSet, rows: Sequence[Row],
+              by_seed: Mapping[str, Mapping[int, Mapping[str, float]]],
+              seeds: Sequence[int]) -> list[list[str]]:
+  """Each bound the paper reports, seed by seed: the spread behind a mean.
+
+  Returns the header and one line per (row, bound) with a result: the model,
+  the bound, the paper's number, the value of each of ``seeds`` ('' for a
+  seed not finished), mean ± standard deviation over the seeds found, and
+  mean - paper.
+  """
+  keys = list(dict.fromkeys(key for table in table_set.tables
+                            if table.from_paper for _, key in table.columns))
+  lines = [['model', 'bound', 'paper'] + [f'seed {seed}' for seed in seeds]
+           + ['mean ± sd', 'mean - paper']]
+  for row in rows:
+    runs = by_seed.get(row.name, {})
+    for key in keys:
+      values = [runs[seed][key] for seed in seeds
+                if key in runs.get(seed, {})]
+      if not values:
+        continue
+      paper = table_set.paper.get((row.name, key))
+      lines.append(
+          [row.label, key.replace('_', ' '),
+           '' if paper is None else f'{paper:g}']
+          + [format_nats(runs[seed][key]) if key in runs.get(seed, {}) else ''
+             for seed in seeds]
+          + [_ours(values) if len(values) > 1 else format_nats(values[0]),
+             '' if paper is None else
+             format_nats(float(np.mean(values)) - paper, sign=True)])
   return lines
 
 
@@ -397,9 +448,11 @@ def write_tables(table_set: TableSet, root: str, out_dir: str,
 
   A table without a line for ``rows`` is not written (coherence when no run
   measured it; Table 3 for rows without a joint bound). The set's targets
-  among ``rows`` go into targets.md (see ``target_rows``).
+  among ``rows`` go into targets.md (see ``target_rows``), and with several
+  ``seeds`` each bound seed by seed into seeds.md (see ``seed_rows``).
   """
-  found = collect(root, rows, seeds)
+  by_seed = collect_by_seed(root, rows, seeds)
+  found = _pool_seeds(by_seed)
   os.makedirs(out_dir, exist_ok=True)
   pages = [(table.stem, table.title,
             table_rows(table, rows, found, table_set.paper, len(seeds)), note)
@@ -409,6 +462,9 @@ def write_tables(table_set: TableSet, root: str, out_dir: str,
     pages.append(('targets', 'Reproduction targets', lines, (
         f'{summary}. Ours are means over seeds; for an order, paper and ours '
         f'are the gap higher - lower in nats. {note}').strip()))
+  if len(seeds) > 1:
+    pages.append(('seeds', 'Bounds seed by seed',
+                  seed_rows(table_set, rows, by_seed, seeds), note))
   paths = []
   for stem, title, lines, page_note in pages:
     if len(lines) == 1:  # The header alone.
