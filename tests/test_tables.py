@@ -361,3 +361,23 @@ def test_each_bound_is_written_seed_by_seed(tmp_path):
   # One seed asks for no spread: no seeds table.
   tables.write_tables(MNIST, str(tmp_path), str(tmp_path / 'one'), rows, [0])
   assert not os.path.exists(tmp_path / 'one' / 'seeds.csv')
+
+
+def test_the_committed_paper_tables_are_those_of_the_committed_runs(tmp_path):
+  # results/mnist_paper_255/runs holds every finished run's results.json: the
+  # committed tables must be what they give, so neither can drift alone.
+  committed = os.path.join(os.path.dirname(__file__), '..', 'results',
+                           'mnist_paper_255')
+  with open(os.path.join(committed, 'budget.json')) as f:
+    seeds = json.load(f)['seeds']
+  rows = [row for row in MNIST.rows
+          if os.path.isdir(os.path.join(committed, 'runs', row.name))]
+  assert [row.name for row in rows] == [row.name for row in MNIST.rows]
+  paths = tables.write_tables(MNIST, os.path.join(committed, 'runs'),
+                              str(tmp_path), rows, seeds)
+  written = sorted(os.path.basename(p) for p in paths if p.endswith('.csv'))
+  assert written == ['seeds.csv', 'table1_conditional.csv',
+                     'table1_marginal.csv', 'table3_joint.csv', 'targets.csv']
+  for name in written:
+    with open(os.path.join(committed, name)) as f, open(tmp_path / name) as g:
+      assert f.read() == g.read(), name
