@@ -345,7 +345,7 @@ def table_rows(table: Table, rows: Sequence[Row],
 def seed_rows(table_set: TableSet, rows: Sequence[Row],
               by_seed: Mapping[str, Mapping[int, Mapping[str, float]]],
               seeds: Sequence[int]) -> list[list[str]]:
-  """Each bound the paper reports, seed by seed: the spread behind a mean.
+  """Each bound of the paper's tables, seed by seed: the spread behind a mean.
 
   Returns the header and one line per (row, bound) with a result: the model,
   the bound, the paper's number, the value of each of ``seeds`` ('' for a
@@ -369,7 +369,7 @@ def seed_rows(table_set: TableSet, rows: Sequence[Row],
            '' if paper is None else f'{paper:g}']
           + [format_nats(runs[seed][key]) if key in runs.get(seed, {}) else ''
              for seed in seeds]
-          + [_ours(values) if len(values) > 1 else format_nats(values[0]),
+          + [_ours(values),
              '' if paper is None else
              format_nats(float(np.mean(values)) - paper, sign=True)])
   return lines
