@@ -5,6 +5,7 @@ import json
 import os
 import re
 
+import numpy as np
 import pytest
 
 from jmvae_jax.errors import UserError
@@ -171,3 +172,51 @@ def test_coherence_and_accuracies_are_fractions_beside_the_bounds(tmp_path):
   assert _table_row(fractions, 'coherence/label->image')[1:] == ['0.702']
   assert _table_row(fractions, 'classifier_accuracy/m0')[1:] == ['0.975']
   assert _table_row(fractions, 'separability_given_1')[1:] == ['0.443']
+
+
+def _curve(rng, epochs=100):
+  """Training records: a fast early fall, then a slow one, with noise."""
+  records = []
+  for epoch in range(1, epochs + 1):
+    kl = 25.0 + 40.0 / epoch + rng.normal(0, 0.2)
+    recon = 66.0 + 30.0 / epoch + rng.normal(0, 0.2)
+    records.append({'epoch': epoch, 'loss': kl + recon, 'kl_prior': kl,
+                    'recon/image': recon, 'kl_weight': 1.0, 'seconds': 10.0,
+                    'images_per_second': 6000.0 + rng.normal(0, 500),
+                    'curve_joint': -90.0})
+  return records
+
+
+def test_a_loss_spike_is_reported_with_the_term_that_rose():
+  rng = np.random.default_rng()
+  records = _curve(rng)
+  assert run_report.loss_spikes(records) == []  # Falling fast is no spike.
+  spike = int(rng.integers(10, 90))
+  jump = float(rng.uniform(60, 1e6))
+  records[spike - 1]['kl_prior'] += jump
+  records[spike - 1]['loss'] += jump
+  (found,) = run_report.loss_spikes(records)
+  around = [r['loss'] for r in records[spike - 6:spike - 1] + records[spike:spike + 5]]
+  assert found == (spike, records[spike - 1]['loss'], float(np.median(around)),
+                   'kl_prior')
+  # A rise under half the loss is no spike; the last epoch has no after.
+  records[spike - 1]['loss'] -= jump - 40.0
+  records[-1]['loss'] += 1e6
+  assert run_report.loss_spikes(records) == []
+
+
+def test_report_lists_loss_spikes_or_says_there_were_none(tmp_path):
+  rng = np.random.default_rng()
+  run = _run(tmp_path, Config(), results={**RESULTS, 'epoch': 100})
+  records = _curve(rng)
+  (run / 'metrics.jsonl').write_text(
+      ''.join(json.dumps(r) + '\n' for r in records))
+  text = run_report.render_report(str(run))
+  assert "## Loss spikes\n\nNone: no epoch's mean training loss rose" in text
+  records[49]['kl_prior'] += 500.0
+  records[49]['loss'] += 500.0
+  (run / 'metrics.jsonl').write_text(
+      ''.join(json.dumps(r) + '\n' for r in records))
+  text = run_report.render_report(str(run))
+  assert f'| 50 | {records[49]["loss"]:.2f} |' in text
+  assert text.split('| 50 |')[1].splitlines()[0].endswith('| `kl_prior` |')

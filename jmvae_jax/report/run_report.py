@@ -5,7 +5,8 @@ metrics.jsonl, figures/) and writes WORKDIR/report.md, a page to read on its
 own: the model and budget in one line, the test bounds in a table with the
 paper's number for the same model where the paper has one (Tables 1-3, from
 the data set's ``TableSet``), the
-wall times of training and evaluation, links to the figures once
+wall times of training and evaluation, the epochs whose training loss spiked
+(``loss_spikes``), links to the figures once
 ``experiments.figures`` has drawn them, and every setting. Training writes it
 after results.json (``record_results``), and drawing the figures writes it
 again with their links. It works for MNIST and CelebA runs, and for the
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jmvae_jax.report.summaries import (is_number, read_metrics,
@@ -103,6 +105,67 @@ def _times(results: Mapping[str, Any],
   return lines or ['- none recorded yet']
 
 
+# A loss spike: an epoch whose mean training loss is more than this fraction
+# of its size (and at least 1) above the median of the SPIKE_WINDOW epochs
+# before it and above that of the SPIKE_WINDOW after it.
+SPIKE_RISE = 0.5
+SPIKE_WINDOW = 5
+# Fields of metrics.jsonl that are not terms of the loss.
+_NOT_TERMS = ('epoch', 'loss', 'seconds', 'images', 'images_per_second',
+              'kl_weight')
+
+
+def loss_spikes(records: Sequence[Mapping[str, Any]]
+                ) -> list[tuple[int, float, float, str]]:
+  """The epochs whose mean training loss jumped and came down again.
+
+  Args:
+    records: metrics.jsonl's records, one per epoch, in order.
+
+  Returns:
+    (epoch, its loss, the median loss of the epochs around it, the term of
+    the record that rose most above its own median there) per spike. An epoch
+    must stand above the epochs on both sides, so a falling or warming-up
+    loss is no spike, nor are the first and last epochs.
+  """
+  kept = [r for r in records if is_number(r.get('loss'))]
+  spikes = []
+  for i, record in enumerate(kept):
+    before = kept[max(0, i - SPIKE_WINDOW):i]
+    after = kept[i + 1:i + 1 + SPIKE_WINDOW]
+    if not before or not after:
+      continue
+    medians = [statistics.median(r['loss'] for r in side)
+               for side in (before, after)]
+    if all(record['loss'] - m > max(SPIKE_RISE * abs(m), 1.0)
+           for m in medians):
+      around = before + after
+      rises = {key: value - statistics.median(
+          r[key] for r in around if is_number(r.get(key)))
+               for key, value in record.items()
+               if key not in _NOT_TERMS and not key.startswith('curve_')
+               and is_number(value)
+               and any(is_number(r.get(key)) for r in around)}
+      spikes.append((record['epoch'], record['loss'],
+                     statistics.median(r['loss'] for r in around),
+                     max(rises, key=rises.get) if rises else ''))
+  return spikes
+
+
+def _spikes(records: Sequence[Mapping[str, Any]]) -> list[str]:
+  rule = (f'more than {SPIKE_RISE:.0%} above the median of the '
+          f'{SPIKE_WINDOW} epochs on each side of it')
+  spikes = loss_spikes(records)
+  if not spikes:
+    return [f'None: no epoch\'s mean training loss rose {rule}.']
+  return ([f'Epochs whose mean training loss rose {rule} (metrics.jsonl has '
+           'every term of every epoch):', '',
+           '| epoch | loss | around it | term that rose most |',
+           '|---|---|---|---|']
+          + [f'| {epoch} | {loss:.2f} | {typical:.2f} | `{term}` |'
+             for epoch, loss, typical, term in spikes])
+
+
 def _figures(workdir: str) -> list[str]:
   directory = os.path.join(workdir, 'figures')
   names = sorted(name for name in (os.listdir(directory)
@@ -134,6 +197,7 @@ def render_report(workdir: str, tables: TableSet | None = None) -> str:
   else:
     lines.append('Not evaluated yet: results.json is missing.')
   lines += ['', '## Wall time', ''] + _times(results, records)
+  lines += ['', '## Loss spikes', ''] + _spikes(records)
   lines += ['', '## Figures', ''] + _figures(workdir)
   lines += ['', '## Settings (config.json)', '', '| setting | value |',
             '|---|---|']
