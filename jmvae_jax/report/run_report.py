@@ -115,6 +115,16 @@ _NOT_TERMS = ('epoch', 'loss', 'seconds', 'images', 'images_per_second',
               'kl_weight')
 
 
+def _median(records: Sequence[Mapping[str, Any]], key: str) -> float:
+  return statistics.median(r[key] for r in records if is_number(r.get(key)))
+
+
+def _is_term(key: str, value: Any) -> bool:
+  """Whether a metrics.jsonl field is a term of the loss."""
+  return (key not in _NOT_TERMS and not key.startswith('curve_')
+          and is_number(value))
+
+
 def loss_spikes(records: Sequence[Mapping[str, Any]]
                 ) -> list[tuple[int, float, float, str]]:
   """The epochs whose mean training loss jumped and came down again.
@@ -133,22 +143,17 @@ def loss_spikes(records: Sequence[Mapping[str, Any]]
   for i, record in enumerate(kept):
     before = kept[max(0, i - SPIKE_WINDOW):i]
     after = kept[i + 1:i + 1 + SPIKE_WINDOW]
-    if not before or not after:
+    if not before or not after or not all(
+        record['loss'] - m > max(SPIKE_RISE * abs(m), 1.0)
+        for m in (_median(before, 'loss'), _median(after, 'loss'))):
       continue
-    medians = [statistics.median(r['loss'] for r in side)
-               for side in (before, after)]
-    if all(record['loss'] - m > max(SPIKE_RISE * abs(m), 1.0)
-           for m in medians):
-      around = before + after
-      rises = {key: value - statistics.median(
-          r[key] for r in around if is_number(r.get(key)))
-               for key, value in record.items()
-               if key not in _NOT_TERMS and not key.startswith('curve_')
-               and is_number(value)
-               and any(is_number(r.get(key)) for r in around)}
-      spikes.append((record['epoch'], record['loss'],
-                     statistics.median(r['loss'] for r in around),
-                     max(rises, key=rises.get) if rises else ''))
+    around = before + after
+    rises = {key: value - _median(around, key)
+             for key, value in record.items()
+             if _is_term(key, value)
+             and any(is_number(r.get(key)) for r in around)}
+    spikes.append((record['epoch'], record['loss'], _median(around, 'loss'),
+                   max(rises, key=rises.get) if rises else ''))
   return spikes
 
 
