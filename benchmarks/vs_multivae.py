@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import bench_util
+from jmvae_jax import bounds
 from jmvae_jax import models
 from jmvae_jax.data import mnist
 
@@ -157,7 +158,6 @@ class Ours:
 
   def joint_nll(self, n: int, k: int, chunk_size: int | None) -> dict[str, float]:
     """-iw_joint on the first n test images, binarized once (seed 1234)."""
-    from jmvae_jax import bounds  # pylint: disable=g-import-not-at-top
     batch = self.config.eval_batch_size
     x = mnist.binarize_once(self.test[0])[:n]
     w = np.eye(10, dtype=np.float32)[self.test[1][:n]]
@@ -178,14 +178,6 @@ class Ours:
     seconds = time.perf_counter() - start
     return {'n': n, 'k': k, 'seconds': seconds, 's_per_example': seconds / n,
             'mean_joint_nll': -float(jnp.mean(values))}
-
-
-def bounds_available() -> bool:
-  try:
-    from jmvae_jax import bounds  # pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
-    return False
-  return True
 
 
 # ----------------------------------------------------------------------------
@@ -415,10 +407,8 @@ def measure(model: str, data: mnist.LabelledImages,
       peer.ask(cmd='train', steps=args.steps)
     train_rows = training_rounds(ours, peer, args)
     nll_rows = None
-    if args.nll_n and bounds_available():
+    if args.nll_n:
       nll_rows = nll_rounds(ours, peer, args)
-    elif args.nll_n:
-      print('# joint NLL skipped: jmvae_jax.bounds does not import')
   finally:
     peer.close()
   return Measured(model, peer.info, count_params(ours.state.params), train_rows,
