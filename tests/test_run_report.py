@@ -199,9 +199,17 @@ def test_a_loss_spike_is_reported_with_the_term_that_rose():
   around = [r['loss'] for r in records[spike - 6:spike - 1] + records[spike:spike + 5]]
   assert found == (spike, records[spike - 1]['loss'], float(np.median(around)),
                    'kl_prior')
-  # A rise under half the loss is no spike; the last epoch has no after.
+  # A rise under half the loss is no spike.
   records[spike - 1]['loss'] -= jump - 40.0
-  records[-1]['loss'] += 1e6
+  assert run_report.loss_spikes(records) == []
+  # The last epoch, with none after it, is held to the epochs before it.
+  records[-1]['recon/image'] += jump
+  records[-1]['loss'] += jump
+  before = [r['loss'] for r in records[-6:-1]]
+  assert run_report.loss_spikes(records) == [
+      (len(records), records[-1]['loss'], float(np.median(before)),
+       'recon/image')]
+  records[-1]['loss'] -= jump - 40.0
   assert run_report.loss_spikes(records) == []
 
 
@@ -220,3 +228,11 @@ def test_report_lists_loss_spikes_or_says_there_were_none(tmp_path):
   text = run_report.render_report(str(run))
   assert f'| 50 | {records[49]["loss"]:.2f} |' in text
   assert text.split('| 50 |')[1].splitlines()[0].endswith('| `kl_prior` |')
+  assert 'the last' not in text
+  records[-1]['kl_prior'] += 500.0
+  records[-1]['loss'] += 500.0
+  (run / 'metrics.jsonl').write_text(
+      ''.join(json.dumps(r) + '\n' for r in records))
+  text = run_report.render_report(str(run))
+  assert f'| 100 (the last) | {records[-1]["loss"]:.2f} |' in text
+  assert 'Epoch 100 is the last recorded, measured against the epochs before' in text

@@ -127,7 +127,7 @@ def _is_term(key: str, value: Any) -> bool:
 
 def loss_spikes(records: Sequence[Mapping[str, Any]]
                 ) -> list[tuple[int, float, float, str]]:
-  """The epochs whose mean training loss jumped and came down again.
+  """The epochs whose mean training loss jumped above the epochs around them.
 
   Args:
     records: metrics.jsonl's records, one per epoch, in order.
@@ -136,16 +136,19 @@ def loss_spikes(records: Sequence[Mapping[str, Any]]
     (epoch, its loss, the median loss of the epochs around it, the term of
     the record that rose most above its own median there) per spike. An epoch
     must stand above the epochs on both sides, so a falling or warming-up
-    loss is no spike, nor are the first and last epochs.
+    loss is no spike, nor is the first epoch. The last epoch, which has none
+    after it, is held to the epochs before it alone: a jump there is listed,
+    though whether training would have come back down is not known, and the
+    run's test bounds are of the model it left.
   """
   kept = [r for r in records if is_number(r.get('loss'))]
   spikes = []
   for i, record in enumerate(kept):
     before = kept[max(0, i - SPIKE_WINDOW):i]
     after = kept[i + 1:i + 1 + SPIKE_WINDOW]
-    if not before or not after or not all(
-        record['loss'] - m > max(SPIKE_RISE * abs(m), 1.0)
-        for m in (_median(before, 'loss'), _median(after, 'loss'))):
+    medians = [_median(side, 'loss') for side in (before, after) if side]
+    if not before or not all(record['loss'] - m > max(SPIKE_RISE * abs(m), 1.0)
+                             for m in medians):
       continue
     around = before + after
     rises = {key: value - _median(around, key)
@@ -163,12 +166,20 @@ def _spikes(records: Sequence[Mapping[str, Any]]) -> list[str]:
   spikes = loss_spikes(records)
   if not spikes:
     return [f'None: no epoch\'s mean training loss rose {rule}.']
-  return ([f'Epochs whose mean training loss rose {rule} (metrics.jsonl has '
-           'every term of every epoch):', '',
-           '| epoch | loss | around it | term that rose most |',
-           '|---|---|---|---|']
-          + [f'| {epoch} | {loss:.2f} | {typical:.2f} | `{term}` |'
-             for epoch, loss, typical, term in spikes])
+  last = max(r['epoch'] for r in records if is_number(r.get('loss')))
+  lines = ([f'Epochs whose mean training loss rose {rule} (metrics.jsonl has '
+            'every term of every epoch):', '',
+            '| epoch | loss | around it | term that rose most |',
+            '|---|---|---|---|']
+           + [f'| {epoch}{" (the last)" if epoch == last else ""} | '
+              f'{loss:.2f} | {typical:.2f} | `{term}` |'
+              for epoch, loss, typical, term in spikes])
+  if spikes[-1][0] == last:
+    lines += ['', f'Epoch {last} is the last recorded, measured against the '
+              'epochs before it alone: the test bounds (once evaluated) are '
+              'of the model it left, and its learning-curve bounds, where '
+              'recorded, show whether that model kept a trace.']
+  return lines
 
 
 def _figures(workdir: str) -> list[str]:
