@@ -199,6 +199,13 @@ def test_blowup_of_a_term_is_warned_and_recorded():
   assert warning.startswith('kl_unimodal/image 2e+07 is')
   median = np.median([8.0 + 0.1 * e for e in range(2, 12)])  # Epochs 2-11.
   assert f'median {median:.4g} of the last 10 epochs' in warning
+  # Any model's terms are watched (MVAE's unimodal ELBOs included), and the
+  # bookkeeping fields are not.
+  for record in history:
+    record['elbo_of/image/kl_prior'] = 3.0
+  spike = dict(calm, **{'elbo_of/image/kl_prior': 400.0, 'images': 1e9})
+  [warning] = run_loop.blowup_warnings(spike, history)
+  assert warning.startswith('elbo_of/image/kl_prior 400 is 133x')
 
 
 def test_blowup_warning_reaches_metrics_and_log(tmp_path):

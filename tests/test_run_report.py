@@ -236,3 +236,24 @@ def test_report_lists_loss_spikes_or_says_there_were_none(tmp_path):
   text = run_report.render_report(str(run))
   assert f'| 100 (the last) | {records[-1]["loss"]:.2f} |' in text
   assert 'Epoch 100 is the last recorded, measured against the epochs before' in text
+
+
+def test_report_lists_the_warnings_training_recorded(tmp_path):
+  rng = np.random.default_rng()
+  run = _run(tmp_path, Config(), results={**RESULTS, 'epoch': 100})
+  records = _curve(rng)
+  epoch = int(rng.integers(20, 100))
+  records[epoch - 1]['warning'] = 'kl_prior 9e+03 is 300x its median 30'
+  (run / 'metrics.jsonl').write_text(
+      ''.join(json.dumps(r) + '\n' for r in records))
+  text = run_report.render_report(str(run))
+  # The loss rose too little for a spike; the term's warning is still shown.
+  assert "None: no epoch's mean training loss rose" in text
+  section = text.split('## Loss spikes')[1].split('## Figures')[0]
+  assert 'Warnings training wrote as it went' in section
+  assert (f'- epoch {epoch}: kl_prior 9e+03 is 300x its median 30'
+          in section.splitlines())
+  del records[epoch - 1]['warning']
+  (run / 'metrics.jsonl').write_text(
+      ''.join(json.dumps(r) + '\n' for r in records))
+  assert 'Warnings training' not in run_report.render_report(str(run))

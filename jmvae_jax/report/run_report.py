@@ -6,7 +6,7 @@ own: the model and budget in one line, the test bounds in a table with the
 paper's number for the same model where the paper has one (Tables 1-3, from
 the data set's ``TableSet``), the
 wall times of training and evaluation, the epochs whose training loss spiked
-(``loss_spikes``), links to the figures once
+(``loss_spikes``) and the blow-up warnings training recorded, links to the figures once
 ``experiments.figures`` has drawn them, and every setting. Training writes it
 after results.json (``record_results``), and drawing the figures writes it
 again with their links. It works for MNIST and CelebA runs, and for the
@@ -27,7 +27,9 @@ from jmvae_jax.report.summaries import (is_number, read_metrics,
 from jmvae_jax.report.tables import TableSet
 from jmvae_jax.training.evaluation import format_duration
 from jmvae_jax.training.json_files import read_json_object
-from jmvae_jax.training.workdir import write_json_atomically, write_results
+from jmvae_jax.training.run_loop import BLOWUP_FACTOR, BLOWUP_WINDOW
+from jmvae_jax.training.workdir import (is_loss_term, write_json_atomically,
+                                       write_results)
 
 REPORT = 'report.md'
 # Fields of results.json that describe the evaluation rather than measure.
@@ -110,9 +112,6 @@ def _times(results: Mapping[str, Any],
 # before it and above that of the SPIKE_WINDOW after it.
 SPIKE_RISE = 0.5
 SPIKE_WINDOW = 5
-# Fields of metrics.jsonl that are not terms of the loss.
-_NOT_TERMS = ('epoch', 'loss', 'seconds', 'images', 'images_per_second',
-              'kl_weight')
 
 
 def _median(records: Sequence[Mapping[str, Any]], key: str) -> float:
@@ -121,8 +120,7 @@ def _median(records: Sequence[Mapping[str, Any]], key: str) -> float:
 
 def _is_term(key: str, value: Any) -> bool:
   """Whether a metrics.jsonl field is a term of the loss."""
-  return (key not in _NOT_TERMS and not key.startswith('curve_')
-          and is_number(value))
+  return key != 'loss' and is_loss_term(key) and is_number(value)
 
 
 def loss_spikes(records: Sequence[Mapping[str, Any]]
@@ -182,6 +180,19 @@ def _spikes(records: Sequence[Mapping[str, Any]]) -> list[str]:
   return lines
 
 
+def _training_warnings(records: Sequence[Mapping[str, Any]]) -> list[str]:
+  """The blow-up warnings training wrote into metrics.jsonl as it went
+  (``run_loop.blowup_warnings``): one term may blow up while the loss, the
+  sum, stays under a spike."""
+  warned = [r for r in records if isinstance(r.get('warning'), str)]
+  if not warned:
+    return []
+  rule = (f'a term of the loss more than {BLOWUP_FACTOR:g}x its median over '
+          f'the {BLOWUP_WINDOW} epochs before')
+  return (['', f'Warnings training wrote as it went ({rule}):', '']
+          + [f'- epoch {r["epoch"]}: {r["warning"]}' for r in warned])
+
+
 def _figures(workdir: str) -> list[str]:
   directory = os.path.join(workdir, 'figures')
   names = sorted(name for name in (os.listdir(directory)
@@ -213,7 +224,8 @@ def render_report(workdir: str, tables: TableSet | None = None) -> str:
   else:
     lines.append('Not evaluated yet: results.json is missing.')
   lines += ['', '## Wall time', ''] + _times(results, records)
-  lines += ['', '## Loss spikes', ''] + _spikes(records)
+  lines += (['', '## Loss spikes', ''] + _spikes(records)
+            + _training_warnings(records))
   lines += ['', '## Figures', ''] + _figures(workdir)
   lines += ['', '## Settings (config.json)', '', '| setting | value |',
             '|---|---|']

@@ -36,15 +36,11 @@ from jmvae_jax.errors import UserError
 from jmvae_jax.training.checkpoints import Checkpoints
 from jmvae_jax.training.evaluation import format_duration
 from jmvae_jax.training.train import FIRST_NONFINITE_STEP
-from jmvae_jax.training.workdir import read_metrics
+from jmvae_jax.training.workdir import is_loss_term, read_metrics
 
 BLOWUP_FACTOR = 10.0
 BLOWUP_WINDOW = 10
 BLOWUP_MIN_NATS = 1.0
-# Prefixes of the metrics that are loss terms (watched for blow-ups).
-LOSS_TERM_PREFIXES = ('loss', 'recon', 'kl_', 'generator_', 'discriminator',
-                      'feature_')
-_NOT_LOSS_TERMS = ('kl_weight',)
 
 
 def blowup_warnings(record: dict[str, Any],
@@ -52,7 +48,7 @@ def blowup_warnings(record: dict[str, Any],
   """The loss terms of ``record`` far above their median over ``history``."""
   warnings = []
   for name, value in sorted(record.items()):
-    if not name.startswith(LOSS_TERM_PREFIXES) or name in _NOT_LOSS_TERMS:
+    if not is_loss_term(name) or not isinstance(value, (int, float)):
       continue
     recent = [r[name] for r in history[-BLOWUP_WINDOW:] if name in r]
     if len(recent) < 3:

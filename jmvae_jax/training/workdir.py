@@ -150,6 +150,20 @@ def make_writable_dir(workdir: str) -> None:
                     'choose a directory you can write to') from error
 
 
+# Fields of a metrics.jsonl record that are not the training loss or a term
+# of it: bookkeeping, the warm-up's KL weight and the blow-up warning. Fields
+# named 'curve_*' are test bounds recorded every few epochs.
+_NOT_LOSS_TERMS = ('epoch', 'seconds', 'images', 'images_per_second',
+                   'kl_weight', 'warning')
+
+
+def is_loss_term(name: str) -> bool:
+  """Whether a field of metrics.jsonl is the training loss or one of its
+  terms ('loss', 'recon/image', 'kl_unimodal/label', 'elbo_of/x/kl_prior', a
+  GAN's 'generator_pixel', ...), whatever the model."""
+  return name not in _NOT_LOSS_TERMS and not name.startswith('curve_')
+
+
 def read_metrics(path: str, *, up_to_epoch: int,
                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
   """The metrics.jsonl records of epochs <= ``up_to_epoch``, and the file cut to them.
