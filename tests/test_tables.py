@@ -139,12 +139,19 @@ def test_a_run_finished_by_another_process_meanwhile_is_not_retrained(tmp_path):
                   train=train_and_finish_the_next, log=messages.append)
   assert trained == [('vae', 0)]
   assert 'CVAE, seed 0: finished by another process, skipped' in messages
+  # The progress line after VAE counts the run the other process finished.
+  (progress,) = [m for m in messages if m.startswith('grid: ')]
+  assert progress.startswith('grid: 2 of 2 runs finished, 1 trained here in ')
 
 
 def test_progress_line_counts_runs_and_extrapolates_the_mean_run_time():
-  assert tables.progress_line(1, 4, 90.0) == (
-      'grid: 1 of 4 runs done, elapsed 1m30s, ETA 4m30s')
-  assert tables.progress_line(3, 3, 4000.0).endswith('ETA 0s')
+  assert tables.progress_line(1, 4, 1, 90.0) == (
+      'grid: 1 of 4 runs finished, 1 trained here in 1m30s, ETA 4m30s')
+  assert tables.progress_line(3, 3, 3, 4000.0).endswith('ETA 0s')
+  # Another process finished two runs meanwhile: four are left, not five.
+  assert tables.progress_line(3, 7, 1, 90.0, shared=True) == (
+      'grid: 3 of 7 runs finished, 1 trained here in 1m30s, ETA 6m00s if no '
+      'other process shared the rest')
 
 
 def test_grid_reports_progress_and_where_it_wrote_the_tables(tmp_path):
@@ -163,7 +170,7 @@ def test_grid_reports_progress_and_where_it_wrote_the_tables(tmp_path):
       'run 1 of 3)', 'run 2 of 3)', 'run 3 of 3)']
   progress = [m for m in messages if m.startswith('grid: ')]
   assert [m.split(', ')[0] for m in progress] == [
-      f'grid: {i} of 3 runs done' for i in (1, 2, 3)]
+      f'grid: {i} of 3 runs finished' for i in (1, 2, 3)]
   assert progress[-1].endswith('ETA 0s')
   # Last, every file written, as absolute paths that exist. VAE and CVAE have
   # no joint bound and no run measured coherence: those tables, empty, are

@@ -189,13 +189,13 @@ def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
         pending.append((row, seed, config, workdir))
   if as_grids:
     _train_fresh_runs_as_grids(pending, train_grid, root, data, log)
-  start = time.perf_counter()
-  for done, (row, seed, config, workdir) in enumerate(pending, 1):
+  start, trained = time.perf_counter(), 0
+  for number, (row, seed, config, workdir) in enumerate(pending, 1):
     if _finished(workdir, config):
       log(f'{row.label}, seed {seed}: finished by another process, skipped')
       continue
     log(f'{row.label}, seed {seed}: training in {workdir} '
-        f'(run {done} of {len(pending)})')
+        f'(run {number} of {len(pending)})')
     try:
       train(config, workdir, data=data, log=log)
     except WorkdirInUse as busy:
@@ -204,7 +204,10 @@ def run_grid(root: str, rows: Sequence[Row], seeds: Sequence[int],
       log(f'{row.label}, seed {seed}: another process is training it '
           f'({busy.holder}), skipped')
       continue
-    log(progress_line(done, len(pending), time.perf_counter() - start))
+    trained += 1
+    finished = sum(_finished(w, c) for _, _, c, w in pending)
+    log(progress_line(finished, len(pending), trained,
+                      time.perf_counter() - start, shared=skip_busy))
 
 
 def _train_fresh_runs_as_grids(pending: list[tuple[Row, int, RunConfig, str]],
@@ -227,14 +230,20 @@ def _train_fresh_runs_as_grids(pending: list[tuple[Row, int, RunConfig, str]],
                          data=data, log=log)
 
 
-def progress_line(done: int, total: int, elapsed: float) -> str:
-  """The grid's progress after ``done`` of ``total`` runs took ``elapsed`` s.
+def progress_line(finished: int, total: int, trained: int, elapsed: float, *,
+                  shared: bool = False) -> str:
+  """The grid's progress: ``finished`` of its ``total`` runs are finished (by
+  any process), ``trained`` of them by this one in ``elapsed`` seconds.
 
-  The ETA assumes each remaining run takes the mean time of the finished ones.
+  The ETA assumes each run left takes the mean time of those this process
+  trained. With ``shared`` (several processes started with --skip_busy), the
+  others train some of the runs left, so it says that it is for this process
+  alone: an upper bound.
   """
-  eta = elapsed / done * (total - done)
-  return (f'grid: {done} of {total} runs done, elapsed '
-          f'{format_duration(elapsed)}, ETA {format_duration(eta)}')
+  eta = elapsed / trained * (total - finished)
+  return (f'grid: {finished} of {total} runs finished, {trained} trained here '
+          f'in {format_duration(elapsed)}, ETA {format_duration(eta)}'
+          + (' if no other process shared the rest' if shared else ''))
 
 
 # The importance-weighted bounds of results.json; CelebA runs written before
