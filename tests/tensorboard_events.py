@@ -8,7 +8,7 @@ import os
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from jmvae_jax.report.summaries import is_number
+from jmvae_jax.training.workdir import is_number
 
 Curves = dict[str, list[tuple[int, float]]]
 

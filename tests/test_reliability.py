@@ -27,6 +27,7 @@ from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
 from jmvae_jax.training import checkpoints as checkpoints_lib
 from jmvae_jax.training import run_loop
 from jmvae_jax.training import train as train_lib
+from jmvae_jax.training import workdir as workdir_lib
 from jmvae_jax.training.checkpoints import DIGEST_FILE, Checkpoints
 from tests.binaries import ROOT, assert_one_line_error
 from tests.synthetic import labelled_blobs
@@ -352,6 +353,29 @@ def test_cut_metrics_line_is_dropped_with_a_warning(tmp_path, data):
   train_and_evaluate(TINY, str(tmp_path), data=data, log=lines.append)
   assert any(line.startswith('warning: dropped line 2 of') for line in lines)
   assert [r['epoch'] for r in _metric_lines(tmp_path)] == [1, 3]
+
+
+
+def test_reading_metrics_keeps_the_file_and_cutting_rewrites_it(tmp_path):
+  records = [{'epoch': e, 'loss': float(np.random.default_rng().normal())}
+             for e in range(1, 5)]
+  lines = [json.dumps(r) + '\n' for r in records]
+  text = lines[0] + lines[1] + '{"epoch": 3, "lo\n' + lines[3] + lines[2][:-1]
+  path = tmp_path / 'metrics.jsonl'
+  path.write_text(text)
+  told = []
+  assert workdir_lib.read_metrics(str(path)) == [records[0], records[1],
+                                                 records[3], records[2]]
+  assert workdir_lib.read_metrics(str(path), 2, log=told.append) == records[:2]
+  assert told == [f'warning: dropped line 3 of {path}, which is cut short or '
+                  'damaged']
+  assert path.read_text() == text  # Reading never writes.
+  assert workdir_lib.cut_metrics(str(path), up_to_epoch=2,
+                                 log=told.append) == records[:2]
+  assert path.read_text() == lines[0] + lines[1]
+  assert workdir_lib.read_metrics(str(tmp_path / 'absent.jsonl')) == []
+  workdir_lib.cut_metrics(str(tmp_path / 'absent.jsonl'), up_to_epoch=1)
+  assert not (tmp_path / 'absent.jsonl').exists()
 
 
 # Processes, data files and kills: through the binary.

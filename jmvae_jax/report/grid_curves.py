@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from jmvae_jax.report import summaries
+from jmvae_jax.training.workdir import is_number
 
 # The curve metrics drawn for each model, in order.
 CURVE_KEYS = {
@@ -45,7 +46,7 @@ def read_curves(workdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
   series: dict[str, tuple[list[int], list[float]]] = {}
   for record in summaries.read_metrics(workdir):
     for name, value in record.items():
-      if name.startswith('curve_') and summaries.is_number(value):
+      if name.startswith('curve_') and is_number(value):
         epochs, values = series.setdefault(name[len('curve_'):], ([], []))
         epochs.append(int(record['epoch']))
         values.append(float(value))

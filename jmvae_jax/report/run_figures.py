@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from jmvae_jax.report import plotting, run_report, summaries, tables
+from jmvae_jax.training.workdir import is_number
 
 CURVES = 'training_curves.png'
 # metrics.jsonl fields that are not curves.
@@ -37,7 +38,7 @@ def curves_figure(records: Sequence[dict[str, float]], path: str, *,
     ``path``.
   """
   names = sorted(name for name, value in records[0].items()
-                 if name not in _NOT_CURVES and summaries.is_number(value))
+                 if name not in _NOT_CURVES and is_number(value))
   epochs = np.array([r['epoch'] for r in records])
   return plotting.curves(
       {name: (epochs, np.array([r[name] for r in records])) for name in names},

@@ -22,14 +22,13 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jmvae_jax.report.summaries import (is_number, read_metrics,
-                                        write_test_scalars)
+from jmvae_jax.report.summaries import read_metrics, write_test_scalars
 from jmvae_jax.report.tables import TableSet
 from jmvae_jax.training.evaluation import format_duration
 from jmvae_jax.training.json_files import read_json_object
 from jmvae_jax.training.run_loop import BLOWUP_FACTOR, BLOWUP_WINDOW
-from jmvae_jax.training.workdir import (is_loss_term, write_json_atomically,
-                                       write_results)
+from jmvae_jax.training.workdir import (is_loss_term, is_number,
+                                       write_json_atomically, write_results)
 
 REPORT = 'report.md'
 # Fields of results.json that describe the evaluation rather than measure.

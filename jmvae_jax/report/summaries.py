@@ -32,17 +32,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+from jmvae_jax.training import workdir as workdir_lib
+from jmvae_jax.training.workdir import is_number
+
 # Mark our event files, so a re-run finds and replaces only its own.
 FILE_SUFFIX = '.jmvae_summaries'
 SCALARS_SUFFIX = '.jmvae_scalars'
 RESULTS_SUFFIX = '.jmvae_results'
 # PNG colour type (IHDR byte 25) -> channels, as TensorBoard's colorspace field.
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
-
-
-def is_number(value: object) -> bool:
-  """Whether a JSON value is a number (not a bool, a string or null)."""
-  return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def read_metrics(workdir: str,
@@ -52,20 +50,8 @@ def read_metrics(workdir: str,
   Lines that are not a JSON record with an 'epoch' (a write cut short) are
   skipped, and so are epochs after ``up_to_epoch`` when it is given.
   """
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return []
-  records = []
-  with open(path) as f:
-    for line in f:
-      try:
-        record = json.loads(line)
-        epoch = record['epoch']
-      except (ValueError, KeyError, TypeError):
-        continue
-      if up_to_epoch is None or epoch <= up_to_epoch:
-        records.append(record)
-  return records
+  return workdir_lib.read_metrics(
+      os.path.join(workdir, workdir_lib.METRICS_FILE), up_to_epoch)
 
 
 def _remove_ours(logdir: str, suffix: str) -> None:

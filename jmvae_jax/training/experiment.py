@@ -44,8 +44,8 @@ from jmvae_jax.report.tables import TableSet
 from jmvae_jax.training import parallel, run_loop
 from jmvae_jax.training.checkpoints import Checkpoints
 from jmvae_jax.training.train import TrainState
-from jmvae_jax.training.workdir import (locked, make_writable_dir,
-                                        prepare_workdir)
+from jmvae_jax.training.workdir import (METRICS_FILE, locked,
+                                        make_writable_dir, prepare_workdir)
 
 Log = Callable[[str], None]
 Metrics = dict[str, Any]
@@ -165,7 +165,7 @@ def _train_and_evaluate(task: Task, config: Any, workdir: str, data: Any,
     state = run_loop.train_epochs(
         state, epochs=config.epochs, train_epoch=parts.train_epoch,
         checkpoints=checkpoints,
-        metrics_path=os.path.join(workdir, 'metrics.jsonl'),
+        metrics_path=os.path.join(workdir, METRICS_FILE),
         images_per_epoch=parts.images_per_epoch, main_process=main_process,
         logged_prefixes=task.logged_prefixes,
         checkpoint_every=config.checkpoint_every, after_epoch=parts.after_epoch,

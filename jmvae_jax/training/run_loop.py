@@ -36,7 +36,7 @@ from jmvae_jax.errors import UserError
 from jmvae_jax.training.checkpoints import Checkpoints
 from jmvae_jax.training.evaluation import format_duration
 from jmvae_jax.training.train import FIRST_NONFINITE_STEP
-from jmvae_jax.training.workdir import is_loss_term, read_metrics
+from jmvae_jax.training.workdir import cut_metrics, is_loss_term, is_number
 
 BLOWUP_FACTOR = 10.0
 BLOWUP_WINDOW = 10
@@ -48,7 +48,7 @@ def blowup_warnings(record: dict[str, Any],
   """The loss terms of ``record`` far above their median over ``history``."""
   warnings = []
   for name, value in sorted(record.items()):
-    if not is_loss_term(name) or not isinstance(value, (int, float)):
+    if not is_loss_term(name) or not is_number(value):
       continue
     recent = [r[name] for r in history[-BLOWUP_WINDOW:] if name in r]
     if len(recent) < 3:
@@ -120,7 +120,7 @@ def train_epochs(state: Any, *, epochs: int,
       FIRST_NONFINITE_STEP.
     checkpoints: where the state is saved.
     metrics_path: the run's metrics.jsonl (repaired and cut to the state's
-      epoch first; see ``workdir.read_metrics``); for a grid of models
+      epoch first; see ``workdir.cut_metrics``); for a grid of models
       (``member_names`` given), one path per member.
     images_per_epoch: training images per epoch (per member), for the speed
       fields.
@@ -143,7 +143,7 @@ def train_epochs(state: Any, *, epochs: int,
   """
   paths = [metrics_path] if member_names is None else list(metrics_path)
   names = [''] if member_names is None else [f'{n}: ' for n in member_names]
-  histories = [read_metrics(path, up_to_epoch=epoch_of(state), log=log)
+  histories = [cut_metrics(path, up_to_epoch=epoch_of(state), log=log)
                if main_process else [] for path in paths]
   last_saved = epoch_of(state)
   walls = []  # Wall seconds of each epoch this process trained.

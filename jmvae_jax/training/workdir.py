@@ -150,6 +150,8 @@ def make_writable_dir(workdir: str) -> None:
                     'choose a directory you can write to') from error
 
 
+# A run's training curves: one JSON record per line, one line per epoch.
+METRICS_FILE = 'metrics.jsonl'
 # Fields of a metrics.jsonl record that are not the training loss or a term
 # of it: bookkeeping, the warm-up's KL weight and the blow-up warning. Fields
 # named 'curve_*' are test bounds recorded every few epochs.
@@ -164,31 +166,59 @@ def is_loss_term(name: str) -> bool:
   return name not in _NOT_LOSS_TERMS and not name.startswith('curve_')
 
 
-def read_metrics(path: str, *, up_to_epoch: int,
-                 log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-  """The metrics.jsonl records of epochs <= ``up_to_epoch``, and the file cut to them.
+def is_number(value: object) -> bool:
+  """Whether a JSON value is a number (not a bool, a string or null)."""
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-  Records of later epochs were written after the checkpoint a run resumes
-  from, and are dropped. A line that is not valid JSON (a write cut short by a
-  kill or a full disk) is dropped with a warning.
-  """
+
+def _metrics_lines(path: str, up_to_epoch: int | None,
+                   log: Callable[[str], None] | None
+                   ) -> list[tuple[str, dict[str, Any]]]:
+  """Each record of the metrics file ``path`` up to ``up_to_epoch``, with its line."""
   if not os.path.exists(path):
     return []
-  records, kept = [], []
+  kept = []
   with open(path) as f:
     for number, line in enumerate(f, 1):
       try:
         record = json.loads(line)
         epoch = record['epoch']
       except (ValueError, KeyError, TypeError):
-        log(f'warning: dropped line {number} of {path}, which is cut short or '
-            'damaged')
+        if log is not None:
+          log(f'warning: dropped line {number} of {path}, which is cut short '
+              'or damaged')
         continue
-      if epoch <= up_to_epoch:
-        records.append(record)
-        kept.append(line if line.endswith('\n') else line + '\n')
-  write_json_atomically(path, ''.join(kept))
-  return records
+      if up_to_epoch is None or epoch <= up_to_epoch:
+        kept.append((line if line.endswith('\n') else line + '\n', record))
+  return kept
+
+
+def read_metrics(path: str, up_to_epoch: int | None = None, *,
+                 log: Callable[[str], None] | None = None
+                 ) -> list[dict[str, Any]]:
+  """The records of a run's metrics file (METRICS_FILE), one per epoch.
+
+  Args:
+    path: the file; none is read when it does not exist.
+    up_to_epoch: leave out the records of later epochs; None: keep all.
+    log: told of each line that is not a JSON record with an 'epoch' (a
+      write cut short by a kill or a full disk); such lines are skipped.
+  """
+  return [record for _, record in _metrics_lines(path, up_to_epoch, log)]
+
+
+def cut_metrics(path: str, *, up_to_epoch: int,
+                log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+  """``read_metrics``, and the file rewritten to hold only the records kept.
+
+  A resumed run calls it with the epoch of the checkpoint it resumes from:
+  records of later epochs were written after that checkpoint, and it writes
+  them again.
+  """
+  kept = _metrics_lines(path, up_to_epoch, log)
+  if os.path.exists(path):
+    write_json_atomically(path, ''.join(line for line, _ in kept))
+  return [record for _, record in kept]
 
 
 def check_training_data(workdir: str, images: Any, labels: Any,

@@ -42,9 +42,9 @@ from jmvae_jax.tasks.mnist import train
 from jmvae_jax.tasks.mnist.config import RESUME_FIELDS, Config
 from jmvae_jax.training import elbo, parallel, run_loop
 from jmvae_jax.training.checkpoints import Checkpoints
-from jmvae_jax.training.workdir import (check_training_data, locked,
-                                        make_writable_dir, prepare_workdir,
-                                        write_json_atomically)
+from jmvae_jax.training.workdir import (METRICS_FILE, check_training_data,
+                                        locked, make_writable_dir,
+                                        prepare_workdir, write_json_atomically)
 
 # Settings a grid's members may differ in; all others must be equal.
 VARYING = ('seed',) + elbo.MEMBER_SETTINGS
@@ -195,7 +195,7 @@ def _train_grid(configs: list[Config], member_dirs: list[str], grid_dir: str,
         state, epochs=config.epochs,
         train_epoch=lambda s: train_epoch(s, images, labels),
         checkpoints=checkpoints,
-        metrics_path=[os.path.join(d, 'metrics.jsonl') for d in member_dirs],
+        metrics_path=[os.path.join(d, METRICS_FILE) for d in member_dirs],
         images_per_epoch=(len(data.train_labels) // config.batch_size
                           * config.batch_size),
         main_process=main_process,
