@@ -370,21 +370,44 @@ def test_each_bound_is_written_seed_by_seed(tmp_path):
   assert not os.path.exists(tmp_path / 'one' / 'seeds.csv')
 
 
-def test_the_committed_paper_tables_are_those_of_the_committed_runs(tmp_path):
-  # results/mnist_paper_255/runs holds every finished run's results.json: the
-  # committed tables must be what they give, so neither can drift alone.
-  committed = os.path.join(os.path.dirname(__file__), '..', 'results',
-                           'mnist_paper_255')
+_PAPER_255 = os.path.join(os.path.dirname(__file__), '..', 'results',
+                          'mnist_paper_255')
+# The reproduction and each ablation beside it: a folder of tables written
+# by `experiments.tables --tables_only` from the runs it holds.
+_COMMITTED_GRIDS = ['.'] + sorted(
+    name for name in os.listdir(_PAPER_255) if name.startswith('ablation_'))
+
+
+@pytest.mark.parametrize('grid_dir', _COMMITTED_GRIDS)
+def test_the_committed_paper_tables_are_those_of_the_committed_runs(
+    grid_dir, tmp_path):
+  # Each folder holds every finished run's config.json and results.json: its
+  # tables must be what those give, and every run must have trained with the
+  # settings its budget.json states, so neither can drift alone.
+  committed = os.path.join(_PAPER_255, grid_dir)
   with open(os.path.join(committed, 'budget.json')) as f:
-    seeds = json.load(f)['seeds']
+    budget = json.load(f)
+  seeds = budget.pop('seeds')
+  budget.pop('wall_seconds', None)
   rows = [row for row in MNIST.rows
           if os.path.isdir(os.path.join(committed, 'runs', row.name))]
-  assert [row.name for row in rows] == [row.name for row in MNIST.rows]
+  if grid_dir == '.':  # The reproduction has every row.
+    assert [row.name for row in rows] == [row.name for row in MNIST.rows]
+  assert rows, f'{committed} holds no runs'
+  for row in rows:
+    for seed in seeds:
+      with open(os.path.join(committed, 'runs', row.name, f'seed{seed}',
+                             'config.json')) as f:
+        config = json.load(f)
+      assert {name: config[name] for name in budget} == budget, (row.name,
+                                                                 seed)
   paths = tables.write_tables(MNIST, os.path.join(committed, 'runs'),
                               str(tmp_path), rows, seeds)
   written = sorted(os.path.basename(p) for p in paths if p.endswith('.csv'))
-  assert written == ['seeds.csv', 'table1_conditional.csv',
-                     'table1_marginal.csv', 'table3_joint.csv', 'targets.csv']
+  expected = ['table1_conditional.csv', 'table1_marginal.csv',
+              'table3_joint.csv', 'targets.csv']
+  assert written == sorted(expected + (['seeds.csv'] if len(seeds) > 1
+                                       else []))
   for name in written:
     with open(os.path.join(committed, name)) as f, open(tmp_path / name) as g:
       assert f.read() == g.read(), name
