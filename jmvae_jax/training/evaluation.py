@@ -6,7 +6,6 @@ import time
 from typing import Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jmvae_jax.training import parallel
@@ -26,18 +25,19 @@ def format_duration(seconds: float) -> str:
   return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
 
 
-def mean_over_batches(metrics_fn: BatchMetrics,
-                      arrays: Sequence[np.ndarray], *, batch_size: int,
-                      mesh: jax.sharding.Mesh, key: jax.Array,
-                      what: str = 'test examples',
-                      log: Callable[[str], None] = print) -> dict[str, float]:
-  """The mean of each per-example metric over all N examples of ``arrays``.
+def values_over_batches(metrics_fn: BatchMetrics,
+                        arrays: Sequence[np.ndarray], *, batch_size: int,
+                        mesh: jax.sharding.Mesh, key: jax.Array,
+                        what: str = 'test examples',
+                        log: Callable[[str], None] = print
+                        ) -> dict[str, np.ndarray]:
+  """Each per-example metric of all N examples of ``arrays``, in their order.
 
   Args:
     metrics_fn: one batch's metrics, each [B] (typically jitted).
     arrays: host arrays with a common first axis N (e.g. images and labels).
     batch_size: examples per call, a multiple of the mesh's devices; the last
-      batch is padded with zeros, and its padding is left out of the means.
+      batch is padded with zeros, and its padding is left out.
     mesh: the devices each batch is split over.
     key: typed key; batch i gets fold_in(key, i), so a batch's draws do not
       depend on how many batches ran before it.
@@ -45,14 +45,14 @@ def mean_over_batches(metrics_fn: BatchMetrics,
     log: receives a progress line per ~10% of the batches, with an ETA.
 
   Returns:
-    {name: mean over the N examples}, names sorted.
+    {name: float32 [N]}, names sorted.
   """
   num = len(arrays[0])
   num_batches = -(-num // batch_size)
   pad = num_batches * batch_size - num
   arrays = [np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)])
             for a in arrays]
-  sums: dict[str, float] = {}
+  parts: dict[str, list[np.ndarray]] = {}
   start = time.perf_counter()
   report_every = max(1, num_batches // 10)
   for i in range(num_batches):
@@ -61,10 +61,68 @@ def mean_over_batches(metrics_fn: BatchMetrics,
     per_example = metrics_fn(batch, jax.random.fold_in(key, i))
     valid = min(batch_size, num - i * batch_size)
     for name, values in per_example.items():
-      sums[name] = sums.get(name, 0.0) + float(jnp.sum(values[:valid]))
+      parts.setdefault(name, []).append(
+          np.asarray(values[:valid], np.float32))
     if (i + 1) % report_every == 0 or i + 1 == num_batches:
       elapsed = time.perf_counter() - start
       eta = elapsed / (i + 1) * (num_batches - i - 1)
       log(f'evaluating: {min(num, (i + 1) * batch_size)}/{num} {what}, '
           f'{elapsed:.0f}s elapsed, ETA {format_duration(eta)}')
-  return {name: total / num for name, total in sorted(sums.items())}
+  return {name: np.concatenate(parts[name]) for name in sorted(parts)}
+
+
+def means(values: dict[str, np.ndarray]) -> dict[str, float]:
+  """{name: mean of its per-example values}, accumulated in float64."""
+  return {name: float(np.mean(v, dtype=np.float64))
+          for name, v in values.items()}
+
+
+def mean_over_batches(metrics_fn: BatchMetrics,
+                      arrays: Sequence[np.ndarray], *, batch_size: int,
+                      mesh: jax.sharding.Mesh, key: jax.Array,
+                      what: str = 'test examples',
+                      log: Callable[[str], None] = print) -> dict[str, float]:
+  """The mean of each per-example metric over all N examples of ``arrays``:
+  ``means`` of ``values_over_batches`` (which documents the arguments)."""
+  return means(values_over_batches(metrics_fn, arrays, batch_size=batch_size,
+                                   mesh=mesh, key=key, what=what, log=log))
+
+
+def heavy_tail_line(name: str, values: np.ndarray, *,
+                    what: str = 'test examples', fraction: float = 0.001,
+                    tolerance: float = 0.3) -> str | None:
+  """A warning when a handful of examples set a metric's mean, else None.
+
+  The handful: the ceil(fraction * N) examples farthest from the median.
+  Leaving them out would move the mean by more than ``tolerance`` (in the
+  metric's units; 0.3 nats is the tolerance a reproduced table cell is held
+  to), so a table cell of this mean mostly measures those few examples, not
+  the model on the rest. The line names the farthest example; the mean is
+  left as it is.
+
+  Args:
+    name: the metric's name, for the line.
+    values: its per-example values [N].
+    what: the examples' name.
+    fraction: the share of the N examples that counts as a handful.
+    tolerance: the smallest move of the mean worth a line.
+  """
+  num = len(values)
+  if num < 2:
+    return None
+  median = float(np.median(values))
+  few = max(1, int(np.ceil(fraction * num)))
+  if few >= num:
+    return None
+  farthest = np.argsort(-np.abs(values - median), kind='stable')[:few]
+  kept = np.ones(num, bool)
+  kept[farthest] = False
+  mean = float(np.mean(values, dtype=np.float64))
+  rest = float(np.mean(values[kept], dtype=np.float64))
+  if abs(mean - rest) <= tolerance:
+    return None
+  worst = int(farthest[0])
+  return (f'warning: {few} of {num} {what} move the mean of {name} by '
+          f'{mean - rest:+.2f}: {mean:.2f}, {rest:.2f} without them; the '
+          f'farthest, example {worst}, has {float(values[worst]):.1f} (median '
+          f'{median:.2f})')
