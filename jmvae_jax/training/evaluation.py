@@ -1,4 +1,5 @@
-"""The test-set loop every task shares: per-example metrics, averaged."""
+"""The test-set loop every task shares: per-example metrics, their means,
+and a warning when a handful of examples set a mean."""
 
 from __future__ import annotations
 
@@ -94,10 +95,10 @@ def heavy_tail_line(name: str, values: np.ndarray, *,
   """A warning when a handful of examples set a metric's mean, else None.
 
   The handful: the ceil(fraction * N) examples farthest from the median.
-  Leaving them out would move the mean by more than ``tolerance`` (in the
-  metric's units; 0.3 nats is the tolerance a reproduced table cell is held
-  to), so a table cell of this mean mostly measures those few examples, not
-  the model on the rest. The line names the farthest example; the mean is
+  Warns when leaving them out would move the mean by more than ``tolerance``
+  (in the metric's units; 0.3 nats is the tolerance a reproduced table cell
+  is held to): a table cell of that mean then mostly measures those few
+  examples, not the model on the rest. The line names the farthest example; the mean is
   left as it is.
 
   Args:
