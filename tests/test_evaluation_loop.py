@@ -75,3 +75,26 @@ def test_the_tolerance_is_the_move_of_the_mean():
   values[0] = -310.0  # Without it the mean moves by 0.310 nats.
   assert evaluation.heavy_tail_line('joint', values, tolerance=0.3)
   assert evaluation.heavy_tail_line('joint', values, tolerance=0.32) is None
+
+
+def test_mean_over_batches_warns_for_the_watched_metrics_only():
+  rng = np.random.default_rng()
+  values = rng.normal(-89.0, 5.0, size=(2000, 1)).astype(np.float32)
+  culprit = int(rng.integers(2000))
+  values[culprit] = -12_000.0
+
+  def metrics_fn(batch, batch_key):
+    del batch_key
+    (x,) = batch
+    return {'bound': x[:, 0], 'test_term': x[:, 0]}
+
+  lines = []
+  means = evaluation.mean_over_batches(
+      metrics_fn, (values,), batch_size=100, mesh=parallel.make_data_mesh(),
+      key=jax.random.key(0), what='test images', log=lines.append,
+      watch_tails=lambda name: not name.startswith('test_'))
+  warnings = [line for line in lines if line.startswith('warning:')]
+  assert len(warnings) == 1
+  assert 'the mean of bound by' in warnings[0]
+  assert f'example {culprit},' in warnings[0]
+  np.testing.assert_allclose(means['bound'], values.mean(), rtol=1e-5)

@@ -82,11 +82,23 @@ def mean_over_batches(metrics_fn: BatchMetrics,
                       arrays: Sequence[np.ndarray], *, batch_size: int,
                       mesh: jax.sharding.Mesh, key: jax.Array,
                       what: str = 'test examples',
-                      log: Callable[[str], None] = print) -> dict[str, float]:
+                      log: Callable[[str], None] = print,
+                      watch_tails: Callable[[str], bool] = lambda name: False
+                      ) -> dict[str, float]:
   """The mean of each per-example metric over all N examples of ``arrays``:
-  ``means`` of ``values_over_batches`` (which documents the arguments)."""
-  return means(values_over_batches(metrics_fn, arrays, batch_size=batch_size,
-                                   mesh=mesh, key=key, what=what, log=log))
+  ``means`` of ``values_over_batches`` (which documents the other arguments).
+
+  Args:
+    watch_tails: says of a metric's name whether to log ``heavy_tail_line``
+      for it (the bounds a table reports, say; not one-draw ELBO terms).
+  """
+  values = values_over_batches(metrics_fn, arrays, batch_size=batch_size,
+                               mesh=mesh, key=key, what=what, log=log)
+  for name, per_example in values.items():
+    line = watch_tails(name) and heavy_tail_line(name, per_example, what=what)
+    if line:
+      log(line)
+  return means(values)
 
 
 def heavy_tail_line(name: str, values: np.ndarray, *,

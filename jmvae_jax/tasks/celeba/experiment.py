@@ -87,7 +87,8 @@ def evaluate(model: Any, variables: Any, images: np.ndarray,
 
   return mean_over_batches(batch_bounds, (images, attributes),
                            batch_size=config.eval_batch_size, mesh=mesh,
-                           key=key, what='test faces', log=log)
+                           key=key, what='test faces', log=log,
+                           watch_tails=lambda name: True)
 
 
 class CelebATask:

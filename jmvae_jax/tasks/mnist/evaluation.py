@@ -14,8 +14,7 @@ import numpy as np
 from jmvae_jax import bounds, models, objectives
 from jmvae_jax.metrics import coherence
 from jmvae_jax.tasks.mnist.config import Config
-from jmvae_jax.training.evaluation import (heavy_tail_line, means,
-                                            values_over_batches)
+from jmvae_jax.training.evaluation import mean_over_batches
 
 # The stream of a run's root key that its learning-curve bounds draw from.
 CURVE_STREAM = 4
@@ -79,7 +78,7 @@ def evaluate(model: Any, params: Any, images: np.ndarray, labels: np.ndarray, *,
     num_classes: width of the one-hot label modality.
     log: receives one progress line per ~10% of the batches, with an ETA,
       and a warning for each bound whose mean a handful of test images set
-      (see ``heavy_tail_line``).
+      (see ``jmvae_jax.training.evaluation.heavy_tail_line``).
 
   Returns:
     Means over all N examples, in nats: 'test_elbo' and its terms
@@ -101,15 +100,11 @@ def evaluate(model: Any, params: Any, images: np.ndarray, labels: np.ndarray, *,
     w = jax.nn.one_hot(batch_labels, num_classes, dtype=x.dtype)
     return metrics_fn(params, x, w, batch_key, log_pw_per_class)
 
-  values = values_over_batches(
+  return mean_over_batches(
       batch_metrics, (images, labels), batch_size=config.eval_batch_size,
-      mesh=mesh, key=jax.random.fold_in(key, _BATCH_STREAM), log=log)
-  for name, per_image in values.items():  # The bounds: the tables' cells.
-    line = (not name.startswith('test_')
-            and heavy_tail_line(name, per_image, what='test images'))
-    if line:
-      log(line)
-  return means(values)
+      mesh=mesh, key=jax.random.fold_in(key, _BATCH_STREAM),
+      what='test images', log=log,
+      watch_tails=lambda name: not name.startswith('test_'))  # The bounds.
 
 
 def curve_bounds(model: Any, params: Any, images: np.ndarray,

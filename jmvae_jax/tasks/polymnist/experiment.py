@@ -103,7 +103,7 @@ def _likelihoods(model: Any, params: Any, images: np.ndarray, *,
   log_p = evaluation.mean_over_batches(
       lambda batch, batch_key: batch_metrics(params, *batch, batch_key),
       (images,), batch_size=config.eval_batch_size, mesh=mesh,
-      key=key, log=log)
+      key=key, log=log, watch_tails=lambda name: True)
   return {**log_p, 'joint': log_p[
       f'log_p/{subsets.name_of(polymnist.MODALITY_NAMES)}'],
           **subsets.conditionals_by_size(log_p, polymnist.MODALITY_NAMES)}
