@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from typing import Any, Callable, Mapping
 
@@ -107,6 +108,52 @@ def _all_finite(saveable: Any) -> bool:
 def _first_line(error: BaseException) -> str:
   text = str(error).strip().splitlines()
   return f'{type(error).__name__}: {text[0] if text else ""}'[:200]
+
+
+# The coroutine orbax runs for each array it reads.
+_ORBAX_ARRAY_READ = '_read_array_index_and_device_put'
+
+
+def _restore_or_problem(manager: ocp.CheckpointManager, epoch: int,
+                        abstract: Any) -> tuple[Any, str]:
+  """(the checkpoint's arrays, '') or (None, 'unreadable: <why>')."""
+  try:
+    return manager.restore(epoch, args=ocp.args.StandardRestore(abstract)), ''
+  except Exception as error:  # pylint: disable=broad-except
+    # A damaged checkpoint fails in orbax, TensorStore or the OS, in many
+    # exception types; all mean "not usable".
+    _drop_abandoned_read_tracebacks()
+    return None, f'unreadable: {_first_line(error)}'
+
+
+def _drop_abandoned_read_tracebacks() -> None:
+  """Keeps orbax's abandoned array reads from printing tracebacks.
+
+  When one read of a restore fails, orbax closes its event loop with the
+  other reads pending, and each later prints a traceback through
+  ``sys.unraisablehook``: "Event loop is closed" when TensorStore finishes the
+  read, "Exception ignored in <coroutine _read_array_index_and_device_put>"
+  when the coroutine is collected; dozens for one damaged file, at moments
+  TensorStore's threads decide. The caller's one-line warning has said what
+  happened, so from now on this process's hook drops those two, and only
+  those; every other exception Python cannot raise reaches the hook that was
+  there.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, 'drops_abandoned_orbax_reads', False):
+    return
+
+  def hook(unraisable: Any) -> None:
+    read_collected = (getattr(unraisable.object, '__name__', None)
+                      == _ORBAX_ARRAY_READ)
+    read_finished = (unraisable.object is None
+                     and isinstance(unraisable.exc_value, RuntimeError)
+                     and str(unraisable.exc_value) == 'Event loop is closed')
+    if not (read_collected or read_finished):
+      previous(unraisable)
+
+  hook.drops_abandoned_orbax_reads = True
+  sys.unraisablehook = hook
 
 
 class Checkpoints:
@@ -259,13 +306,9 @@ class Checkpoints:
       # Older checkpoints have only the arrays' digest.
       if expected.get('files_sha256') not in (None, files_digest(directory)):
         return None, 'its files do not match the SHA-256 saved with them'
-    try:
-      restored = self._manager.restore(
-          epoch, args=ocp.args.StandardRestore(abstract))
-    except Exception as error:  # pylint: disable=broad-except
-      # A damaged checkpoint fails in orbax, TensorStore or the OS, in many
-      # exception types; all mean "not usable".
-      return None, f'unreadable: {_first_line(error)}'
+    restored, problem = _restore_or_problem(self._manager, epoch, abstract)
+    if restored is None:
+      return None, problem
     if expected is not None and state_digest(restored) != expected['sha256']:
       return None, 'its arrays do not match the SHA-256 saved with them'
     # A checkpoint killed between orbax's commit and the digest has no digest:

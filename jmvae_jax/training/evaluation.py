@@ -7,6 +7,7 @@ import time
 from typing import Callable, Sequence
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 
 from jmvae_jax.training import parallel
@@ -59,7 +60,9 @@ def values_over_batches(metrics_fn: BatchMetrics,
   for i in range(num_batches):
     rows = slice(i * batch_size, (i + 1) * batch_size)
     batch = parallel.distribute_batch(tuple(a[rows] for a in arrays), mesh)
-    per_example = metrics_fn(batch, jax.random.fold_in(key, i))
+    # Each process holds only its devices' rows; every process gets all.
+    per_example = multihost_utils.process_allgather(
+        metrics_fn(batch, jax.random.fold_in(key, i)), tiled=True)
     valid = min(batch_size, num - i * batch_size)
     for name, values in per_example.items():
       parts.setdefault(name, []).append(
