@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 
@@ -501,6 +502,27 @@ def test_second_process_on_a_running_workdir_is_refused(tmp_path):
   resumed = subprocess.run(_binary(workdir, tmp_path, '--epochs=2'), cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
   assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+
+def test_runners_checking_one_workdir_at_once_do_not_trip_each_other(tmp_path):
+  # Runners launched together (``experiments.tables --skip_busy``) all check
+  # the workdir before one of them locks it; each must find it writable.
+  errors = []
+
+  def check():
+    for _ in range(300):
+      try:
+        workdir_lib.make_writable_dir(str(tmp_path))
+      except UserError as error:
+        errors.append(str(error))
+
+  threads = [threading.Thread(target=check) for _ in range(8)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  assert errors == []
+  assert os.listdir(tmp_path) == []  # No probe left behind.
 
 
 def test_data_file_with_a_wrong_sha256_is_refused(tmp_path):

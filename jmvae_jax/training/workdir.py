@@ -10,6 +10,7 @@ import json
 import math
 import os
 import socket
+import tempfile
 import time
 from typing import Any, Callable, Iterator
 
@@ -141,9 +142,10 @@ def make_writable_dir(workdir: str) -> None:
   """
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f'.write_test_{jax.process_index()}')
-    with open(probe, 'w') as f:
-      f.write('ok')
+    # A probe of its own: runners started together on one workdir (one of them
+    # then finds it busy) must not remove each other's.
+    fd, probe = tempfile.mkstemp(prefix='.write_test_', dir=workdir)
+    os.close(fd)
     os.remove(probe)
   except OSError as error:
     raise UserError(f'cannot write to --workdir={workdir} ({error.strerror}); '
