@@ -234,6 +234,15 @@ def _encoder(model: Any) -> GaussianEncoder:
                          model.matmul_dtype)
 
 
+def _joint_encoder(model: Any) -> GaussianEncoder:
+  """The joint encoder q(z|X) of ``model``: towers of ``joint_encoder_hidden``
+  (``encoder_hidden`` when None), then ``joint_encoder_shared`` layers."""
+  towers = (model.encoder_hidden if model.joint_encoder_hidden is None
+            else model.joint_encoder_hidden)
+  return GaussianEncoder(towers, model.latent_dim, model.matmul_dtype,
+                         shared=model.joint_encoder_shared)
+
+
 def _decoder(model: Any, out_dim: int) -> MLP:
   """A decoder MLP of ``model``'s widths and products, with ``out_dim`` outputs."""
   return MLP(model.decoder_hidden, out_dim, model.matmul_dtype)
@@ -407,10 +416,17 @@ class JMVAE(_DecoderPerModality):
     unimodal_encoders: True for JMVAE-kl, which learns q(z|x_m) for every m
       (Eq. 4); False for JMVAE-zero.
     subset_encoder: the rule for subsets of 2..M-1 modalities (above).
+    joint_encoder_hidden: hidden widths of each tower of the joint encoder;
+      None: ``encoder_hidden``, as the unimodal encoders.
+    joint_encoder_shared: hidden widths applied to the joint encoder's
+      concatenated towers before its Gaussian head; () in the paper, (512,)
+      in MultiVae's (with towers of (512,)).
   """
 
   unimodal_encoders: bool = True
   subset_encoder: str = 'product_of_experts'
+  joint_encoder_hidden: tuple[int, ...] | None = None
+  joint_encoder_shared: tuple[int, ...] = ()
 
   def __post_init__(self):
     super().__post_init__()
@@ -419,7 +435,7 @@ class JMVAE(_DecoderPerModality):
                        f'{self.subset_encoder!r}')
 
   def _modules(self) -> dict[str, Any]:
-    modules = {'joint_encoder': _encoder(self)}
+    modules = {'joint_encoder': _joint_encoder(self)}
     for modality in self.modalities:
       modules[f'{modality.name}_decoder'] = _decoder(self, modality.dim)
       if self.unimodal_encoders:
@@ -669,6 +685,8 @@ class ConditionalVAE:
     decoder_hidden: hidden widths of the decoder.
     matmul_dtype: the dense products' input type (see JMVAE).
     prior_from_w: False for CVAE, True for CMMA.
+    joint_encoder_hidden: hidden widths of each tower of q(z|x,w) (as JMVAE's).
+    joint_encoder_shared: hidden widths after q(z|x,w)'s towers (as JMVAE's).
   """
 
   x: Modality = MNIST_IMAGE
@@ -678,6 +696,8 @@ class ConditionalVAE:
   decoder_hidden: tuple[int, ...] = (512, 512)
   matmul_dtype: str = 'float32'
   prior_from_w: bool = False
+  joint_encoder_hidden: tuple[int, ...] | None = None
+  joint_encoder_shared: tuple[int, ...] = ()
 
   @property
   def modalities(self) -> tuple[Modality, ...]:
@@ -688,7 +708,7 @@ class ConditionalVAE:
     return (self.x.name, self.w.name)
 
   def _modules(self) -> dict[str, Any]:
-    modules = {'joint_encoder': _encoder(self)}
+    modules = {'joint_encoder': _joint_encoder(self)}
     if self.prior_from_w:
       modules['prior_network'] = _encoder(self)
     modules[f'{self.x.name}_decoder'] = _decoder(self, self.x.dim)
@@ -734,6 +754,8 @@ class ConditionalVAE:
 # Models of two or more modalities sharing one latent, and their successors.
 MULTIMODAL_NAMES = ('jmvae_kl', 'jmvae_zero', 'mvae', 'mmvae', 'mopoe')
 MODEL_NAMES = MULTIMODAL_NAMES + ('vae', 'cvae', 'cmma')
+# Models with a joint encoder q(z|X) (fields joint_encoder_hidden and _shared).
+JOINT_ENCODER_NAMES = ('jmvae_kl', 'jmvae_zero', 'cvae', 'cmma')
 # How tables, reports and benchmarks name each model.
 DISPLAY_NAMES = {'jmvae_kl': 'JMVAE-kl', 'jmvae_zero': 'JMVAE-zero',
                  'mvae': 'MVAE', 'mmvae': 'MMVAE', 'mopoe': 'MoPoE',

@@ -66,27 +66,36 @@ class MLP(nn.Module):
 
 
 class GaussianEncoder(nn.Module):
-  """q(z | inputs): one MLP tower per input, tops concatenated, then a Gaussian head.
+  """q(z | inputs): one MLP tower per input, tops concatenated, optional shared
+  layers, then a Gaussian head.
 
   With one input this is the unimodal encoder q(z|x) of a VAE or JMVAE-kl; with two
   it is the joint encoder q(z|x,w) of the paper's Sec. 4.1 (each modality through
   its own dense layers, the tops concatenated and mapped to mean and log-variance).
+  ``shared`` layers between the concatenation and the head give the form of
+  MultiVae's joint encoder (one 512-unit layer per modality, then one shared).
 
   Attributes:
     hidden: widths of each tower's hidden layers.
     latent_dim: dimension D of z.
     matmul_dtype: the products' input type (see ``dense_product``).
+    shared: widths of the hidden layers applied to the concatenated tops
+      (none by default: the paper's form).
   """
 
   hidden: Sequence[int]
   latent_dim: int
   matmul_dtype: str = 'float32'
+  shared: Sequence[int] = ()
 
   @nn.compact
   def __call__(self, *inputs: jax.Array) -> DiagGaussian:
     tops = [MLP(self.hidden, matmul_dtype=self.matmul_dtype,
                 name=f'tower_{i}')(x) for i, x in enumerate(inputs)]
     top = tops[0] if len(tops) == 1 else jnp.concatenate(tops, axis=-1)
+    if self.shared:
+      top = MLP(self.shared, matmul_dtype=self.matmul_dtype,
+                name='shared')(top)
     mean_and_log_var = nn.Dense(
         2 * self.latent_dim, dot_general=dense_product(self.matmul_dtype),
         name='head')(top)

@@ -37,7 +37,7 @@ RESUME_FIELDS = ('model', 'alpha', 'warmup_epochs', 'anneal_alpha',
                  'batch_size', 'learning_rate', 'adam_eps', 'grad_clip_norm',
                  'grad_clip_value', 'train_examples', 'seed', 'latent_dim',
                  'hidden_width', 'decoder_layers', 'matmul_dtype', 'modalities',
-                 'pixel_scale')
+                 'pixel_scale', 'joint_tower_layers', 'joint_shared_layers')
 
 
 # The models of any modalities (the others: image and label, or image alone).
@@ -60,6 +60,12 @@ class Config(ElboConfig):
       reparameterization).
     decoder_layers: hidden layers of each decoder (the paper's text: 3, the
       authors' code: 2).
+    joint_tower_layers: hidden layers of each modality's tower in the joint
+      encoder q(z|x,w) of JMVAE, CVAE and CMMA (the paper: 2); the unimodal
+      encoders and CMMA's prior network keep two.
+    joint_shared_layers: hidden layers applied to the joint encoder's
+      concatenated towers (the paper: 0; MultiVae's reproduction of Table 1:
+      --joint_tower_layers=1 --joint_shared_layers=1).
     modalities: the model's modalities, comma-separated: 'image,label' (the
       paper's), or for the models of ``models.MULTIMODAL_NAMES``
       'image,label,rotated' with the image turned 180
@@ -88,13 +94,21 @@ class Config(ElboConfig):
   curve_k: int = 100
   curve_examples: int = 1000
   pixel_scale: int = mnist.PICKLE_SCALE
+  joint_tower_layers: int = 2
+  joint_shared_layers: int = 0
 
   def problems(self) -> list[str]:
     problems = super().problems()
     problems += settings.choice_problems(self, 'model', models.MODEL_NAMES)
     problems += settings.range_problems(
         self, at_least_one=('eval_prior_samples', 'curve_k', 'curve_examples'),
-        at_least_zero=('curve_every',))
+        at_least_zero=('curve_every', 'joint_tower_layers',
+                       'joint_shared_layers'))
+    if ((self.joint_tower_layers, self.joint_shared_layers) != (2, 0)
+        and self.model not in models.JOINT_ENCODER_NAMES):
+      problems.append(f'--model={self.model} has no joint encoder; '
+                      '--joint_tower_layers and --joint_shared_layers shape '
+                      f'that of {", ".join(models.JOINT_ENCODER_NAMES)}')
     problems += settings.choice_problems(self, 'matmul_dtype',
                                          ('float32', 'bfloat16'))
     problems += settings.choice_problems(self, 'pixel_scale',
@@ -116,6 +130,11 @@ class Config(ElboConfig):
     """The model these settings describe: with config.matmul_dtype products
     for training, float32 ones for evaluation (same parameters)."""
     extra = {}
+    if self.model in models.JOINT_ENCODER_NAMES:
+      extra['joint_encoder_hidden'] = (
+          (self.hidden_width,) * self.joint_tower_layers)
+      extra['joint_encoder_shared'] = (
+          (self.hidden_width,) * self.joint_shared_layers)
     if self.model in _ANY_MODALITIES:
       extra['modalities'] = tuple(models.MNIST_MODALITIES[name]
                                   for name in self.modalities.split(','))

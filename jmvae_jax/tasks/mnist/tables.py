@@ -99,8 +99,9 @@ def _comparable(config: Mapping[str, Any]) -> bool:
 MNIST = TableSet(
     ROWS, TABLES, PAPER,
     budget_fields=('epochs', 'warmup_epochs', 'train_examples', 'grad_clip_norm',
-                   'grad_clip_value', 'adam_eps', 'decoder_layers', 'pixel_scale', 'eval_k',
-                   'eval_prior_samples'),
+                   'grad_clip_value', 'adam_eps', 'decoder_layers',
+                   'joint_tower_layers', 'joint_shared_layers', 'pixel_scale',
+                   'eval_k', 'eval_prior_samples'),
     paper_budget='Paper: 500 epochs, warm-up 200, k=1000, 5000 prior samples.',
     comparable=_comparable, more_rows=SUCCESSOR_ROWS, targets=TARGETS)
 ROWS_BY_NAME = MNIST.rows_by_name
