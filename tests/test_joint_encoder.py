@@ -6,6 +6,7 @@ Table 1 uses one-layer towers and one shared layer after the concatenation.
 """
 
 import dataclasses
+import json
 
 import jax
 import numpy as np
@@ -111,3 +112,16 @@ def test_a_run_resumes_only_with_its_joint_encoder(tmp_path):
     workdir_lib.prepare_workdir(
         dataclasses.replace(config, joint_shared_layers=0), str(tmp_path),
         resume_fields=RESUME_FIELDS)
+
+
+def test_a_run_from_before_these_settings_resumes_only_with_the_papers(
+    tmp_path):
+  # Its config.json has no joint encoder fields: it trained the default shape.
+  old = json.loads(Config(model='cvae').to_json())
+  del old['joint_tower_layers'], old['joint_shared_layers']
+  (tmp_path / 'config.json').write_text(json.dumps(old))
+  with pytest.raises(UserError, match=r'it was 0, now 1'):
+    workdir_lib.prepare_workdir(Config(model='cvae', joint_shared_layers=1),
+                                str(tmp_path), resume_fields=RESUME_FIELDS)
+  workdir_lib.prepare_workdir(Config(model='cvae'), str(tmp_path),
+                              resume_fields=RESUME_FIELDS)

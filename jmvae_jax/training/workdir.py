@@ -4,6 +4,7 @@ written atomically and repaired on resume."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -119,6 +120,12 @@ def prepare_workdir(config: Any, workdir: str, *,
     except (OSError, ValueError) as error:
       raise UserError(f'{config_path} is unreadable ({error}); restore it, or '
                       'use a new --workdir') from None
+    # A setting added after the run was written is recorded at its default,
+    # which is how that run trained.
+    defaults = {field.name: field.default for field in dataclasses.fields(config)
+                if field.default is not dataclasses.MISSING}
+    previous = {**{name: defaults[name] for name in resume_fields
+                   if name in defaults}, **previous}
     changed = [name for name in resume_fields
                if name in previous and previous[name] != getattr(config, name)]
     if changed:
