@@ -104,7 +104,9 @@ class Config(ElboConfig):
         self, at_least_one=('eval_prior_samples', 'curve_k', 'curve_examples'),
         at_least_zero=('curve_every', 'joint_tower_layers',
                        'joint_shared_layers'))
-    if ((self.joint_tower_layers, self.joint_shared_layers) != (2, 0)
+    joint_shape = ('joint_tower_layers', 'joint_shared_layers')
+    if (any(getattr(self, name) != getattr(type(self), name)
+            for name in joint_shape)
         and self.model not in models.JOINT_ENCODER_NAMES):
       problems.append(f'--model={self.model} has no joint encoder; '
                       '--joint_tower_layers and --joint_shared_layers shape '
