@@ -14,13 +14,14 @@ same conventions for every binary:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any, Mapping
 
 from absl import app, flags, logging
 
 from jmvae_jax.errors import UserError
-from jmvae_jax.report import tables
+from jmvae_jax.report import comparison, tables
 from jmvae_jax.training import config_flags, parallel
 
 
@@ -72,8 +73,9 @@ def define_tables_flags(
     config_defaults: Mapping[str, Any] | None = None,
 ) -> Callable[..., None]:
   """Defines the flags of a tables binary: where the runs and tables go, which
-  rows and seeds, ``--tables_only``, ``--skip_busy``, and one flag per setting of
-  ``config_class`` but those each row sets (model, alpha, seed).
+  rows and seeds, ``--tables_only``, ``--skip_busy``, ``--compare_to``, and one
+  flag per setting of ``config_class`` but those each row sets (model, alpha,
+  seed).
 
   Returns:
     ``reproduce(train=..., train_grid=None, presets=None, as_grids=False)``,
@@ -98,6 +100,11 @@ def define_tables_flags(
       'skip_busy', False,
       'Skip a run another process is training instead of stopping, so that '
       'the same command started N times trains N runs at once.')
+  compare_to = flags.DEFINE_string(
+      'compare_to', None,
+      'Directory of a base grid\'s runs (e.g. the reproduction\'s, '
+      'results/mnist_paper_255/runs): also write comparison.md, these runs '
+      'against those, bound by bound, and which targets each grid holds.')
 
   def reproduce(*, train: Callable[..., Any],
                 train_grid: Callable[..., Any] | None = None,
@@ -105,11 +112,23 @@ def define_tables_flags(
                 as_grids: bool = False) -> None:
     base = config_flags.config_from_flags(config_class(), settings,
                                           presets=presets)
+    chosen = tables.select_rows(table_set, rows.value)
+    chosen_seeds = tables.parse_seeds(seeds.value)
+    out = out_dir.value or root.value
+    if compare_to.value and not os.path.isdir(compare_to.value):
+      raise UserError(f'--compare_to={compare_to.value} is not a directory; '
+                      'give the runs directory of the grid to compare with')
     tables.reproduce(
-        table_set, base, tables.select_rows(table_set, rows.value),
-        tables.parse_seeds(seeds.value), train=train, train_grid=train_grid,
-        root=root.value, out_dir=out_dir.value or root.value,
+        table_set, base, chosen, chosen_seeds, train=train,
+        train_grid=train_grid, root=root.value, out_dir=out,
         tables_only=tables_only.value, as_grids=as_grids,
         skip_busy=skip_busy.value)
+    if compare_to.value:
+      for path in comparison.write_comparison(
+          table_set, compare_to.value, root.value, out, chosen, chosen_seeds):
+        if path.endswith('.md'):
+          with open(path) as f:
+            print(f.read())
+        print(f'wrote {os.path.abspath(path)}')
 
   return reproduce

@@ -10,7 +10,7 @@ import pytest
 
 from jmvae_jax import models
 from jmvae_jax.errors import UserError
-from jmvae_jax.report import tables
+from jmvae_jax.report import comparison, tables
 from jmvae_jax.tasks.mnist import grid
 from jmvae_jax.tasks.mnist.config import Config
 from jmvae_jax.tasks.mnist.experiment import train_and_evaluate
@@ -281,7 +281,7 @@ def test_collapsed_bounds_are_written_in_scientific_notation():
       'JMVAE-zero', '-84.64', f'{ordinary:.2f}', f'{ordinary + 84.64:+.2f}',
       f'{paper_single:g}', f'{collapsed:.2e}', f'{collapsed - paper_single:+.2e}']
   # Mean ± standard deviation over seeds, each formatted by its own size.
-  assert tables._ours([collapsed, 0.0]) == (
+  assert tables.format_mean([collapsed, 0.0]) == (
       f'{collapsed / 2:.2e} ± {np.std([collapsed, 0.0], ddof=1):.2e}')
 
 
@@ -411,9 +411,14 @@ def test_the_committed_paper_tables_are_those_of_the_committed_runs(
                                                                  seed)
   paths = tables.write_tables(MNIST, os.path.join(committed, 'runs'),
                               str(tmp_path), rows, seeds)
-  written = sorted(os.path.basename(p) for p in paths if p.endswith('.csv'))
   expected = ['table1_conditional.csv', 'table1_marginal.csv',
               'table3_joint.csv', 'targets.csv']
+  if grid_dir != '.':  # An ablation is set against the reproduction.
+    paths += comparison.write_comparison(
+        MNIST, os.path.join(_PAPER_255, 'runs'),
+        os.path.join(committed, 'runs'), str(tmp_path), rows, seeds)
+    expected.append('comparison.csv')
+  written = sorted(os.path.basename(p) for p in paths if p.endswith('.csv'))
   assert set(expected + (['seeds.csv'] if len(seeds) > 1 else [])) <= set(
       written)
   # Runs that measured coherence (with the digit classifier cached) add its

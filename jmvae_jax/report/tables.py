@@ -102,6 +102,9 @@ class TableSet:
       JMVAE), run and tabulated only when named (``--rows``).
     targets: how close a reproduction must come to ``paper``
       (``jmvae_jax.report.targets``), checked in targets.md.
+    run_settings: a run's config.json as the settings it trained with (a
+      setting added after the run was written counts at its default, as on
+      resume), for comparing two grids' settings.
   """
 
   rows: tuple[Row, ...]
@@ -112,6 +115,8 @@ class TableSet:
   comparable: Callable[[Mapping[str, Any]], bool] = lambda config: True
   more_rows: tuple[Row, ...] = ()
   targets: tuple[targets_lib.Target, ...] = ()
+  run_settings: Callable[[Mapping[str, Any]], Mapping[str, Any]] = (
+      lambda config: config)
 
   @property
   def rows_by_name(self) -> dict[str, Row]:
@@ -303,8 +308,9 @@ def format_nats(value: float, decimals: int = 2, sign: bool = False) -> str:
   return format(value, spec)
 
 
-def _ours(values: list[float], decimals: int = 2, num_seeds: int = 1) -> str:
-  """Our cell: the value, or mean ± standard deviation over seeds, and how
+def format_mean(values: Sequence[float], decimals: int = 2,
+                num_seeds: int = 1) -> str:
+  """A cell of ours: the value, or mean ± standard deviation over seeds, and how
   many seeds it has when fewer than the ``num_seeds`` asked for have finished."""
   if not values:
     return ''
@@ -323,7 +329,7 @@ def _cells(table: Table, row: Row, key: str,
   """(paper, ours, ours - paper) for one cell, or (ours,) for a table the
   paper does not have; '' where there is none."""
   values = found.get(row.name, {}).get(key, [])
-  ours = _ours(values, table.decimals, num_seeds)
+  ours = format_mean(values, table.decimals, num_seeds)
   if not table.from_paper:
     return (ours,)
   paper = paper_numbers.get((row.name, key))
@@ -351,6 +357,12 @@ def table_rows(table: Table, rows: Sequence[Row],
   return lines
 
 
+def paper_bound_keys(table_set: TableSet) -> list[str]:
+  """The results.json keys of the tables the paper has, in table order."""
+  return list(dict.fromkeys(key for table in table_set.tables
+                            if table.from_paper for _, key in table.columns))
+
+
 def seed_rows(table_set: TableSet, rows: Sequence[Row],
               by_seed: Mapping[str, Mapping[int, Mapping[str, float]]],
               seeds: Sequence[int]) -> list[list[str]]:
@@ -361,8 +373,7 @@ def seed_rows(table_set: TableSet, rows: Sequence[Row],
   seed not finished), mean ± standard deviation over the seeds found, and
   mean - paper.
   """
-  keys = list(dict.fromkeys(key for table in table_set.tables
-                            if table.from_paper for _, key in table.columns))
+  keys = paper_bound_keys(table_set)
   lines = [['model', 'bound', 'paper'] + [f'seed {seed}' for seed in seeds]
            + ['mean ± sd', 'mean - paper']]
   for row in rows:
@@ -378,13 +389,13 @@ def seed_rows(table_set: TableSet, rows: Sequence[Row],
            '' if paper is None else f'{paper:g}']
           + [format_nats(runs[seed][key]) if key in runs.get(seed, {}) else ''
              for seed in seeds]
-          + [_ours(values),
+          + [format_mean(values),
              '' if paper is None else
              format_nats(float(np.mean(values)) - paper, sign=True)])
   return lines
 
 
-def _cell_name(cell: targets_lib.Cell, labels: Mapping[str, str]) -> str:
+def cell_name(cell: targets_lib.Cell, labels: Mapping[str, str]) -> str:
   name, key = cell
   return f'{labels[name]}, {key.replace("_", " ")}'
 
@@ -413,15 +424,16 @@ def target_rows(table_set: TableSet, rows: Sequence[Row],
     if isinstance(target, targets_lib.Near):
       kind = 'cell'
       values = found.get(target.cell[0], {}).get(target.cell[1], [])
-      cells = [f'{_cell_name(target.cell, labels)} '
+      cells = [f'{cell_name(target.cell, labels)} '
                f'{target.describe_tolerance()} of the paper',
-               format_nats(outcome.paper), _ours(values, num_seeds=num_seeds),
+               format_nats(outcome.paper),
+               format_mean(values, num_seeds=num_seeds),
                '' if outcome.ours is None else
                format_nats(outcome.ours - outcome.paper, sign=True)]
     else:
       kind = 'order'
-      cells = [f'{_cell_name(target.higher, labels)} above '
-               f'{_cell_name(target.lower, labels)}',
+      cells = [f'{cell_name(target.higher, labels)} above '
+               f'{cell_name(target.lower, labels)}',
                format_nats(outcome.paper, sign=True),
                '' if outcome.ours is None else
                format_nats(outcome.ours, sign=True), '']

@@ -6,11 +6,13 @@ each row is a ``jmvae_jax.tasks.mnist.experiment.train_and_evaluate`` run.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from jmvae_jax.models import display_name
 from jmvae_jax.report.tables import Row, Table, TableSet, coherence_table
 from jmvae_jax.report.targets import Above, Near
+from jmvae_jax.tasks.mnist.config import Config
 
 
 def _row(model: str, alpha: float | None = None) -> Row:
@@ -103,5 +105,6 @@ MNIST = TableSet(
                    'joint_tower_layers', 'joint_shared_layers', 'pixel_scale',
                    'eval_k', 'eval_prior_samples'),
     paper_budget='Paper: 500 epochs, warm-up 200, k=1000, 5000 prior samples.',
-    comparable=_comparable, more_rows=SUCCESSOR_ROWS, targets=TARGETS)
+    comparable=_comparable, more_rows=SUCCESSOR_ROWS, targets=TARGETS,
+    run_settings=lambda config: dataclasses.asdict(Config.from_dict(config)))
 ROWS_BY_NAME = MNIST.rows_by_name
