@@ -406,7 +406,7 @@ def test_the_committed_paper_tables_are_those_of_the_committed_runs(
     for seed in row_seeds:
       with open(os.path.join(committed, 'runs', row.name, f'seed{seed}',
                              'config.json')) as f:
-        config = dataclasses.asdict(Config.from_dict(json.load(f)))
+        config = MNIST.run_settings(json.load(f))
       assert {name: config[name] for name in budget} == budget, (row.name,
                                                                  seed)
   paths = tables.write_tables(MNIST, os.path.join(committed, 'runs'),
