@@ -37,15 +37,6 @@ def _values(by_seed: BySeed, row: str, key: str) -> dict[int, float]:
           if key in results}
 
 
-def _means(by_seed: BySeed) -> dict[targets_lib.Cell, float]:
-  cells: dict[targets_lib.Cell, list[float]] = {}
-  for row, runs in by_seed.items():
-    for results in runs.values():
-      for key, value in results.items():
-        cells.setdefault((row, key), []).append(value)
-  return {cell: float(np.mean(values)) for cell, values in cells.items()}
-
-
 def _paired_difference(ours: Mapping[int, float], base: Mapping[int, float]
                        ) -> str:
   """Mean over the seeds both have of ours - base, and which seeds they are."""
@@ -80,7 +71,8 @@ def comparison_rows(table_set: tables.TableSet, rows: Sequence[tables.Row],
             if all(name in labels for name, _ in target.cells)]
   outcomes = {
       grid: {outcome.target: outcome for outcome in targets_lib.check(
-          chosen, _means(results), table_set.paper)}
+          chosen, tables.cell_means(tables.pool_seeds(results)),
+          table_set.paper)}
       for grid, results in (('base', base), ('ours', ours))}
   near = {target.cell: target for target in chosen
           if isinstance(target, targets_lib.Near)}

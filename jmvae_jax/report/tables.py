@@ -284,10 +284,10 @@ def collect_by_seed(root: str, rows: Sequence[Row], seeds: Sequence[int]
 def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
             ) -> dict[str, dict[str, list[float]]]:
   """{row name: {results key: [value per seed found]}} from the runs' results.json."""
-  return _pool_seeds(collect_by_seed(root, rows, seeds))
+  return pool_seeds(collect_by_seed(root, rows, seeds))
 
 
-def _pool_seeds(by_seed: Mapping[str, Mapping[int, Mapping[str, float]]]
+def pool_seeds(by_seed: Mapping[str, Mapping[int, Mapping[str, float]]]
                 ) -> dict[str, dict[str, list[float]]]:
   """``collect_by_seed``'s values as {row name: {key: [value per seed]}}."""
   found: dict[str, dict[str, list[float]]] = {}
@@ -297,6 +297,14 @@ def _pool_seeds(by_seed: Mapping[str, Mapping[int, Mapping[str, float]]]
       for key, value in results.items():
         found[name].setdefault(key, []).append(value)
   return found
+
+
+def cell_means(found: Mapping[str, Mapping[str, Sequence[float]]]
+               ) -> dict[targets_lib.Cell, float]:
+  """{(row name, key): mean over seeds} of ``collect``'s values."""
+  return {(name, key): float(np.mean(values))
+          for name, by_key in found.items()
+          for key, values in by_key.items() if values}
 
 
 def format_nats(value: float, decimals: int = 2, sign: bool = False) -> str:
@@ -414,9 +422,7 @@ def target_rows(table_set: TableSet, rows: Sequence[Row],
   labels = {row.name: row.label for row in rows}
   chosen = [target for target in table_set.targets
             if all(name in labels for name, _ in target.cells)]
-  means = {(name, key): float(np.mean(values))
-           for name, by_key in found.items()
-           for key, values in by_key.items() if values}
+  means = cell_means(found)
   lines = [['target', 'paper', 'ours', 'ours - paper', 'held']]
   counts = {kind: [0, 0, 0] for kind in ('cell', 'order')}  # Held, run, all.
   for outcome in targets_lib.check(chosen, means, table_set.paper):
@@ -473,7 +479,7 @@ def write_tables(table_set: TableSet, root: str, out_dir: str,
   ``seeds`` each bound seed by seed into seeds.md (see ``seed_rows``).
   """
   by_seed = collect_by_seed(root, rows, seeds)
-  found = _pool_seeds(by_seed)
+  found = pool_seeds(by_seed)
   os.makedirs(out_dir, exist_ok=True)
   pages = [(table.stem, table.title,
             table_rows(table, rows, found, table_set.paper, len(seeds)), note)
