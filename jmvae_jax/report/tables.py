@@ -288,7 +288,7 @@ def collect(root: str, rows: Sequence[Row], seeds: Sequence[int]
 
 
 def pool_seeds(by_seed: Mapping[str, Mapping[int, Mapping[str, float]]]
-                ) -> dict[str, dict[str, list[float]]]:
+               ) -> dict[str, dict[str, list[float]]]:
   """``collect_by_seed``'s values as {row name: {key: [value per seed]}}."""
   found: dict[str, dict[str, list[float]]] = {}
   for name, runs in by_seed.items():
