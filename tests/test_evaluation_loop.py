@@ -98,3 +98,25 @@ def test_mean_over_batches_warns_for_the_watched_metrics_only():
   assert 'the mean of bound by' in warnings[0]
   assert f'example {culprit},' in warnings[0]
   np.testing.assert_allclose(means['bound'], values.mean(), rtol=1e-5)
+  # Beside the mean, the mean without the 2 of 2,000 farthest from the median.
+  farthest = np.argsort(-np.abs(values[:, 0] - np.median(values)))[:2]
+  np.testing.assert_allclose(means['bound/without_outliers'],
+                             np.delete(values[:, 0], farthest).mean(),
+                             rtol=1e-5)
+  assert sorted(means) == ['bound', 'bound/without_outliers', 'test_term']
+
+
+def test_a_light_tailed_mean_is_returned_alone():
+  rng = np.random.default_rng()
+  values = rng.normal(-89.0, 5.0, size=(500, 1)).astype(np.float32)
+
+  def metrics_fn(batch, batch_key):
+    del batch_key
+    return {'bound': batch[0][:, 0]}
+
+  lines = []
+  means = evaluation.mean_over_batches(
+      metrics_fn, (values,), batch_size=100, mesh=parallel.make_data_mesh(),
+      key=jax.random.key(0), log=lines.append, watch_tails=lambda name: True)
+  assert list(means) == ['bound']
+  assert not [line for line in lines if line.startswith('warning:')]

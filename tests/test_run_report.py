@@ -69,6 +69,21 @@ def test_report_puts_the_papers_number_beside_each_bound(tmp_path):
     assert f'| `{name}` | `{json.dumps(value)}` |' in text
 
 
+def test_a_mean_without_its_outliers_is_named_beside_the_bound(tmp_path):
+  config = Config(model='jmvae_kl', alpha=0.1, epochs=2, warmup_epochs=1)
+  rest = RESULTS['joint'] + float(np.random.default_rng().uniform(0.31, 2))
+  results = {**RESULTS, 'joint/without_outliers': rest}
+  run_report.write_report(_run(tmp_path, config, results), MNIST)
+  text = (tmp_path / 'report.md').read_text()
+  (name, ours, paper, difference) = _table_row(
+      text, 'joint/without_outliers')
+  assert name == ('`joint/without_outliers`: log p(x,w), without the 0.1% of '
+                  'test examples farthest from the median, which move its '
+                  'mean by more than 0.3 nats')
+  assert (ours, paper, difference) == (f'{rest:.2f}', '', '')
+  assert _table_row(text, 'joint')[1:3] == ['-94.78', '-86.93']
+
+
 def test_report_links_the_figures_once_drawn(tmp_path):
   run = _run(tmp_path, Config(), figures=('fig7_generation.png',
                                           'fig3_latents.png'))

@@ -370,6 +370,42 @@ def test_each_bound_is_written_seed_by_seed(tmp_path):
   assert not os.path.exists(tmp_path / 'one' / 'seeds.csv')
 
 
+def test_a_mean_a_handful_of_test_images_set_is_marked_where_it_is_read(
+    tmp_path):
+  rng = np.random.default_rng()
+  joint = {seed: -86.93 + rng.uniform(-1, 1) for seed in (0, 1)}
+  for seed in (0, 1):
+    results = {'marginal_multiple': -86.86 + rng.uniform(-1, 1),
+               'joint': joint[seed]}
+    if seed == 1:  # Its joint is set by a few images: without them, higher.
+      results['joint/without_outliers'] = joint[seed] + rng.uniform(0.31, 2)
+    workdir = tables.run_dir(str(tmp_path), ROWS_BY_NAME['jmvae_kl_0.1'], seed)
+    os.makedirs(workdir)
+    with open(os.path.join(workdir, 'results.json'), 'w') as f:
+      json.dump(results, f)
+  rows = [ROWS_BY_NAME['jmvae_kl_0.1']]
+  out = tmp_path / 'out'
+  tables.write_tables(MNIST, str(tmp_path), str(out), rows, [0, 1])
+
+  mean = (f'{np.mean(list(joint.values())):.2f} ± '
+          f'{np.std(list(joint.values()), ddof=1):.2f}')
+  with open(out / 'table3_joint.csv') as f:
+    (header, line) = list(csv.reader(f))
+  assert line[header.index('joint: ours')] == mean + ' †'
+  with open(out / 'table1_marginal.csv') as f:  # Its marginal is not marked.
+    assert '†' not in f.read()
+  with open(out / 'seeds.csv') as f:
+    by_bound = {line[1]: line for line in csv.reader(f)}
+  assert by_bound['joint'][3:5] == [f'{joint[0]:.2f}', f'{joint[1]:.2f} †']
+  assert '†' not in ''.join(by_bound['marginal multiple'])
+  # The pages with a mark say what it means; the others do not.
+  for page, marked in (('table3_joint', True), ('seeds', True),
+                       ('table1_marginal', False)):
+    text = (out / f'{page}.md').read_text()
+    assert ('† The 0.1% of test examples farthest from the median move this '
+            'mean by more than 0.3 nats' in text) == marked
+
+
 _PAPER_255 = os.path.join(os.path.dirname(__file__), '..', 'results',
                           'mnist_paper_255')
 # The reproduction and each ablation beside it: a folder of tables written

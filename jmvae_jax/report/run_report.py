@@ -24,7 +24,8 @@ from typing import Any
 
 from jmvae_jax.report.summaries import read_metrics, write_test_scalars
 from jmvae_jax.report.tables import TableSet
-from jmvae_jax.training.evaluation import format_duration
+from jmvae_jax.training.evaluation import (OUTLIER_FRACTION, TAIL_TOLERANCE,
+                                            WITHOUT_OUTLIERS, format_duration)
 from jmvae_jax.training.json_files import read_json_object
 from jmvae_jax.training.run_loop import BLOWUP_FACTOR, BLOWUP_WINDOW
 from jmvae_jax.training.workdir import (is_loss_term, is_number,
@@ -56,6 +57,18 @@ def _model_line(config: Mapping[str, Any], results: Mapping[str, Any],
           f'seed {config.get("seed", "?")}.')
 
 
+def _bound_words(key: str) -> str:
+  """What a results.json bound measures, in words ('' if not known)."""
+  bound = key.removesuffix(WITHOUT_OUTLIERS)
+  words = _BOUND_WORDS.get(bound.removeprefix('test_'),
+                           _BOUND_WORDS.get(bound, ''))
+  if bound == key:
+    return words
+  return (f'{words}, without the {OUTLIER_FRACTION:.1%} of test examples '
+          f'farthest from the median, which move its mean by more than '
+          f'{TAIL_TOLERANCE:g} nats').lstrip(', ')
+
+
 def _bounds_table(results: Mapping[str, Any],
                   paper: Mapping[str, float]) -> list[str]:
   lines = ['| bound | ours | paper | ours - paper |', '|---|---|---|---|']
@@ -64,8 +77,7 @@ def _bounds_table(results: Mapping[str, Any],
     if (key in _NOT_BOUNDS or key.startswith(_FRACTIONS)
         or not is_number(value)):
       continue
-    words = _BOUND_WORDS.get(key.removeprefix('test_'),
-                             _BOUND_WORDS.get(key, ''))
+    words = _bound_words(key)
     # A bar inside a cell of a Markdown table is written \|.
     name = f'`{key}`' + (f': {words}'.replace('|', r'\|') if words else '')
     if key in paper:

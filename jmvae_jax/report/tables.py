@@ -25,7 +25,8 @@ import numpy as np
 
 from jmvae_jax.errors import UserError
 from jmvae_jax.report import targets as targets_lib
-from jmvae_jax.training.evaluation import format_duration
+from jmvae_jax.training.evaluation import (OUTLIER_FRACTION, TAIL_TOLERANCE,
+                                            WITHOUT_OUTLIERS, format_duration)
 from jmvae_jax.training.workdir import WorkdirInUse, write_json_atomically
 
 # A run's settings: a data set's config dataclass.
@@ -330,6 +331,23 @@ def format_mean(values: Sequence[float], decimals: int = 2,
   return text
 
 
+# Follows a value that a handful of test examples set (on at least one seed:
+# the run's results.json has the bound's mean without them), and the note of
+# a page that has one.
+TAIL_MARK = ' †'
+TAIL_NOTE = (
+    f'† The {OUTLIER_FRACTION:.1%} of test examples farthest from the median '
+    f'move this mean by more than {TAIL_TOLERANCE:g} nats on at least one seed '
+    f'(seeds.md marks which, when there are several); that run\'s results.json '
+    f'also has the mean without them (<bound>{WITHOUT_OUTLIERS}).')
+
+
+def _tail_mark(results: Mapping[str, Any], key: str) -> str:
+  """``TAIL_MARK`` if a handful of test examples set ``key``'s value in
+  ``results`` (one run's, or {key: [value per seed]}), else ''."""
+  return TAIL_MARK if key + WITHOUT_OUTLIERS in results else ''
+
+
 def _cells(table: Table, row: Row, key: str,
            found: dict[str, dict[str, list[float]]],
            paper_numbers: Mapping[tuple[str, str], float], num_seeds: int
@@ -338,6 +356,8 @@ def _cells(table: Table, row: Row, key: str,
   paper does not have; '' where there is none."""
   values = found.get(row.name, {}).get(key, [])
   ours = format_mean(values, table.decimals, num_seeds)
+  if ours:
+    ours += _tail_mark(found[row.name], key)
   if not table.from_paper:
     return (ours,)
   paper = paper_numbers.get((row.name, key))
@@ -395,8 +415,8 @@ def seed_rows(table_set: TableSet, rows: Sequence[Row],
       lines.append(
           [row.label, key.replace('_', ' '),
            '' if paper is None else f'{paper:g}']
-          + [format_nats(runs[seed][key]) if key in runs.get(seed, {}) else ''
-             for seed in seeds]
+          + [format_nats(runs[seed][key]) + _tail_mark(runs[seed], key)
+             if key in runs.get(seed, {}) else '' for seed in seeds]
           + [format_mean(values),
              '' if paper is None else
              format_nats(float(np.mean(values)) - paper, sign=True)])
@@ -496,6 +516,8 @@ def write_tables(table_set: TableSet, root: str, out_dir: str,
   for stem, title, lines, page_note in pages:
     if len(lines) == 1:  # The header alone.
       continue
+    if any(TAIL_MARK in cell for line in lines for cell in line):
+      page_note = f'{TAIL_NOTE} {page_note}'.strip()
     for suffix, text in (('md', to_markdown(title, lines, page_note)),
                          ('csv', to_csv(lines))):
       path = os.path.join(out_dir, f'{stem}.{suffix}')

@@ -1,5 +1,6 @@
 """The test-set loop every task shares: per-example metrics, their means,
-and a warning when a handful of examples set a mean."""
+and a warning when a handful of examples set a mean (with the mean without
+them, recorded beside it)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ from jmvae_jax.training import parallel
 # (batch arrays, each [B, ...] split over the mesh, key) -> {name: [B] values}.
 BatchMetrics = Callable[[tuple[jax.Array, ...], jax.Array],
                         dict[str, jax.Array]]
+
+# The share of the N examples that counts as a handful, and the smallest move
+# of a mean by them worth a warning (0.3 nats: the tolerance a reproduced
+# table cell is held to).
+OUTLIER_FRACTION = 0.001
+TAIL_TOLERANCE = 0.3
+# Suffix of a metric's mean without its outliers (``mean_over_batches``).
+WITHOUT_OUTLIERS = '/without_outliers'
 
 
 def format_duration(seconds: float) -> str:
@@ -92,29 +101,52 @@ def mean_over_batches(metrics_fn: BatchMetrics,
   ``means`` of ``values_over_batches`` (which documents the other arguments).
 
   Args:
-    watch_tails: says of a metric's name whether to log ``heavy_tail_line``
-      for it (the bounds a table reports, say; not one-draw ELBO terms).
+    watch_tails: says of a metric's name whether to check that a handful of
+      examples do not set its mean (the bounds a table reports, say; not
+      one-draw ELBO terms). Where they do, ``heavy_tail_line`` is logged and
+      the mean without them is returned too, as NAME + ``WITHOUT_OUTLIERS``.
   """
   values = values_over_batches(metrics_fn, arrays, batch_size=batch_size,
                                mesh=mesh, key=key, what=what, log=log)
+  results = means(values)
   for name, per_example in values.items():
     line = watch_tails(name) and heavy_tail_line(name, per_example, what=what)
     if line:
       log(line)
-  return means(values)
+      results[name + WITHOUT_OUTLIERS] = mean_without_outliers(per_example)
+  return results
+
+
+def outliers(values: np.ndarray, fraction: float = OUTLIER_FRACTION
+             ) -> np.ndarray:
+  """The indices of the ceil(fraction * N) of ``values`` [N] farthest from
+  their median, farthest first (empty when that would be all of them)."""
+  few = max(1, int(np.ceil(fraction * len(values))))
+  if few >= len(values):
+    return np.zeros(0, int)
+  distance = np.abs(values - np.median(values))
+  return np.argsort(-distance, kind='stable')[:few]
+
+
+def mean_without_outliers(values: np.ndarray,
+                          fraction: float = OUTLIER_FRACTION) -> float:
+  """The mean of ``values`` [N] without their ``outliers``, in float64."""
+  kept = np.ones(len(values), bool)
+  kept[outliers(values, fraction)] = False
+  return float(np.mean(values[kept], dtype=np.float64))
 
 
 def heavy_tail_line(name: str, values: np.ndarray, *,
-                    what: str = 'test examples', fraction: float = 0.001,
-                    tolerance: float = 0.3) -> str | None:
+                    what: str = 'test examples',
+                    fraction: float = OUTLIER_FRACTION,
+                    tolerance: float = TAIL_TOLERANCE) -> str | None:
   """A warning when a handful of examples set a metric's mean, else None.
 
-  The handful: the ceil(fraction * N) examples farthest from the median.
-  Warns when leaving them out would move the mean by more than ``tolerance``
-  (in the metric's units; 0.3 nats is the tolerance a reproduced table cell
-  is held to): a table cell of that mean then mostly measures those few
-  examples, not the model on the rest. The line names the farthest example; the mean is
-  left as it is.
+  The handful: the ``outliers``, the ceil(fraction * N) examples farthest
+  from the median. Warns when leaving them out would move the mean by more
+  than ``tolerance`` (in the metric's units): a table cell of that mean then
+  mostly measures those few examples, not the model on the rest. The line
+  names the farthest example; the mean is left as it is.
 
   Args:
     name: the metric's name, for the line.
@@ -123,22 +155,15 @@ def heavy_tail_line(name: str, values: np.ndarray, *,
     fraction: the share of the N examples that counts as a handful.
     tolerance: the smallest move of the mean worth a line.
   """
-  num = len(values)
-  if num < 2:
+  farthest = outliers(values, fraction)
+  if not len(farthest):
     return None
-  median = float(np.median(values))
-  few = max(1, int(np.ceil(fraction * num)))
-  if few >= num:
-    return None
-  farthest = np.argsort(-np.abs(values - median), kind='stable')[:few]
-  kept = np.ones(num, bool)
-  kept[farthest] = False
   mean = float(np.mean(values, dtype=np.float64))
-  rest = float(np.mean(values[kept], dtype=np.float64))
+  rest = mean_without_outliers(values, fraction)
   if abs(mean - rest) <= tolerance:
     return None
   worst = int(farthest[0])
-  return (f'warning: {few} of {num} {what} move the mean of {name} by '
-          f'{mean - rest:+.2f}: {mean:.2f}, {rest:.2f} without them; the '
-          f'farthest, example {worst}, has {float(values[worst]):.1f} (median '
-          f'{median:.2f})')
+  return (f'warning: {len(farthest)} of {len(values)} {what} move the mean of '
+          f'{name} by {mean - rest:+.2f}: {mean:.2f}, {rest:.2f} without them; '
+          f'the farthest, example {worst}, has {float(values[worst]):.1f} '
+          f'(median {float(np.median(values)):.2f})')
