@@ -1,13 +1,15 @@
 """Released models (``jmvae_jax.tasks.mnist.release``, ``jmvae_jax.tasks.mnist.export``).
 
 Fast tests export tiny runs trained on synthetic data. The slow ones check
-every committed model under results/mnist_paper*/models/ against the check
+every committed model under results/mnist_paper*/models/ and
+results/mnist_paper*/ablation_*/models/ against the check
 bound recorded beside it (load -> bound == recorded within 0.05 nats, on MNIST
 at the model's pixel scale), and prove that check on a model exported here
 from a tiny run on real MNIST.
 """
 
 import dataclasses
+import glob
 import json
 import os
 import pathlib
@@ -31,9 +33,12 @@ from tests.fake_runs import fake_run
 from tests.synthetic import labelled_blobs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The paper grids on / 256 and on / 255 data.
-MODELS_DIRS = [os.path.join(ROOT, 'results', grid, 'models')
-               for grid in ('mnist_paper', 'mnist_paper_255')]
+# The paper grids on / 256 and on / 255 data, and each ablation beside them
+# that ships its models (a reader may load those as readily as the tables').
+MODELS_DIRS = sorted(
+    glob.glob(os.path.join(ROOT, 'results', 'mnist_paper*', 'models')) +
+    glob.glob(os.path.join(ROOT, 'results', 'mnist_paper*', 'ablation_*',
+                           'models')))
 COMMITTED = sorted(
     os.path.relpath(os.path.join(folder, name), ROOT)
     for folder in MODELS_DIRS if os.path.isdir(folder)
