@@ -4,7 +4,7 @@ Prints, from one run on this machine: images/s per model of one JMVAE-kl, of a
 3- and a 9-model JMVAE-kl grid (``jmvae_jax.tasks.mnist.grid``), each with float32 and
 bfloat16 products; the step's XLA FLOPs against the float32 square-matmul peak
 measured in the same run; and the projected wall-clock hours of one seed of the
-paper grid (Tables 1/3: 7 rows x 500 epochs x 60,000 images) trained separately and
+paper grid (Tables 1/3: 7 rows x 500 epochs x 50,000 images) trained separately and
 with the three JMVAE-kl alphas as one grid.
 
   python -m benchmarks.grid_throughput            # about 10 minutes on 2 cores
@@ -120,7 +120,8 @@ def main() -> None:
   lines += ['', 'Images/s of one model trained alone, float32: ' + ', '.join(
       f'{model} {rate:.0f}' for model, rate in singles.items()) + '.']
   lines += ['', 'Projected wall-clock hours on this machine of one seed of the '
-            'paper grid (7 rows, 500 epochs, 60,000 images), float32: separate '
+            f'paper grid (7 rows, {PAPER_SETTINGS["epochs"]} epochs, '
+            f'{PAPER_SETTINGS["train_examples"]:,} images), float32: separate '
             f'runs {separate_h:.2f} h, with the three JMVAE-kl alphas as one '
             f'grid {grid_h:.2f} h (training only; evaluation adds about 5 min '
             'per row).']

@@ -103,7 +103,7 @@ def define_tables_flags(
   compare_to = flags.DEFINE_string(
       'compare_to', None,
       'Directory of a base grid\'s runs (e.g. the reproduction\'s, '
-      'results/mnist_paper_255/runs): also write comparison.md, these runs '
+      'results/mnist_paper/runs): also write comparison.md, these runs '
       'against those, bound by bound, and which targets each grid holds.')
 
   def reproduce(*, train: Callable[..., Any],

@@ -106,4 +106,4 @@ def test_skip_and_binary_defaults():
 def test_paper_settings_are_config_fields():
   config = dataclasses.replace(Config(), **PAPER_SETTINGS)
   assert (config.epochs, config.warmup_epochs, config.train_examples,
-          config.pixel_scale) == (500, 200, 60_000, 255)
+          config.pixel_scale) == (500, 200, 50_000, 255)

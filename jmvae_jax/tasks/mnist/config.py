@@ -15,17 +15,19 @@ PAPER_EPOCHS = 500
 PAPER_WARMUP_EPOCHS = 200
 
 # What ``--paper`` sets (explicit flags still win): the paper's schedule, with
-# learning curves; two settings of the authors' released code that the
-# paper's text does not give: training on all 60,000 training-and-validation
-# images (the text says 50,000) and clipping the gradient norm at 5; and MNIST
-# read as value / 255 (tfds's and torchvision's scale), on which the paper's
-# numbers reproduce within 0.3 nats where the / 256 of the classic pickle
-# (``mnist.PICKLE_SCALE``, the default, and the authors' code's) is 0.9 short
-# (results/README.md).
+# learning curves; the 50,000 training images of the paper's text (the
+# authors' released code trains on all 60,000 training-and-validation images,
+# which lifts the bounds by 0.2-0.5 nats and takes alpha 1 and CVAE out of
+# their targets); the authors' code's clipping of the gradient norm at 5,
+# which the text does not give; and MNIST read as value / 255 (tfds's and
+# torchvision's scale), on which the paper's numbers reproduce, where the
+# / 256 of the classic pickle (``mnist.PICKLE_SCALE``, the default, and the
+# authors' code's) puts every cell with a 0.3-nat target but CMMA's 0.3-4.1
+# nats below the paper (results/README.md).
 PAPER_SETTINGS = {
     'epochs': PAPER_EPOCHS,
     'warmup_epochs': PAPER_WARMUP_EPOCHS,
-    'train_examples': 60_000,
+    'train_examples': 50_000,
     'grad_clip_norm': 5.0,
     'curve_every': 25,
     'pixel_scale': 255,

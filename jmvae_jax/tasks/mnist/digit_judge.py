@@ -6,14 +6,14 @@ results.json, ``experiments.paper_report``'s label accuracy,
 ``jmvae_jax.metrics.digit_classifier``'s MLP trained on the paper's training
 split, the first ``mnist.NUM_TRAIN`` (50,000) of MNIST's 60,000 training and
 validation images, whatever number the judged model trained on. A run on all
-60,000 (the paper-budget grid) is thus judged by the same classifier as one on
-50,000.
+60,000 (``--train_examples=60000``) is thus judged by the same classifier as
+one on 50,000.
 
 The judges of the classic pickle (``mnist.pkl.gz``) at both of its scales,
 value / 256 (the default) and / 255 (``--paper``), ship in ``RELEASED_DIR``
 (float32, 2.5 MB each; test accuracy 0.9886 and 0.9898): a first run reports
 coherence without training one, and the committed label accuracies
-(``results/mnist_paper_255/label_accuracy.md``) are re-computed with the very
+(``results/mnist_paper/label_accuracy.md``) are re-computed with the very
 classifier that wrote them, not one retrained on another machine (retraining
 moved them by up to 0.006). MNIST from another source (tfds stores its images
 in another order) gets its own judge, trained once and cached.
